@@ -1,0 +1,290 @@
+//! The config file exactly as written: serde types mirroring the YAML.
+//!
+//! Nothing here is validated beyond its YAML shape. Unknown keys are
+//! rejected (`deny_unknown_fields`), and values that validation must point
+//! at are wrapped in [`Spanned`] so errors can name their line and column.
+//!
+//! Scalars are read as strings (YAML `30`, `true` and `"30"` all arrive as
+//! text) so that `${ENV}` expansion can run before numbers, booleans,
+//! durations and sizes are parsed, and so that a wrong value is reported by
+//! `validate` with a message that says what to write instead.
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_saphyr::{Location, Spanned};
+
+use crate::probe::ProberKind;
+
+/// An optional value with its position.
+pub(super) type Opt<T> = Option<Spanned<T>>;
+
+/// A YAML mapping of string keys to string values, in file order, with the
+/// position of every key and value (`labels:`, `headers:`). Duplicate keys
+/// are rejected by the parser.
+#[derive(Default)]
+pub(super) struct SpannedMap(pub Vec<(Spanned<String>, Spanned<String>)>);
+
+impl<'de> Deserialize<'de> for SpannedMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = SpannedMap;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of names to string values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SpannedMap, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(SpannedMap(entries))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<SpannedMap, E> {
+                Ok(SpannedMap::default())
+            }
+        }
+
+        d.deserialize_map(MapVisitor)
+    }
+}
+
+/// A field whose mere presence matters, even with an empty (`null`) value:
+/// `slack:` alone still selects the `slack` prober. A missing key is
+/// `Present(None)` via `#[serde(default)]`.
+pub(super) struct Present<T>(pub Option<T>);
+
+impl<T> Default for Present<T> {
+    fn default() -> Self {
+        Present(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Present<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|v| Present(Some(v)))
+    }
+}
+
+/// Top level of `exporter.yaml`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub defaults: Opt<RawDefaults>,
+    pub concurrency: Opt<String>,
+    pub per_host_concurrency: Opt<String>,
+    pub targets: Opt<Vec<Spanned<RawTarget>>>,
+}
+
+/// `backoff: { initial, max }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackoff {
+    pub initial: Opt<String>,
+    pub max: Opt<String>,
+}
+
+/// `tls: { ca_file, cert_file, key_file, server_name, insecure_skip_verify }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub ca_file: Opt<String>,
+    pub cert_file: Opt<String>,
+    pub key_file: Opt<String>,
+    pub server_name: Opt<String>,
+    pub insecure_skip_verify: Opt<String>,
+}
+
+/// The fields shared by `defaults:` and every target, borrowed from either.
+pub(super) struct RawCommon<'a> {
+    pub interval: Option<&'a Spanned<String>>,
+    pub timeout: Option<&'a Spanned<String>>,
+    pub retries: Option<&'a Spanned<String>>,
+    pub backoff: Option<&'a Spanned<RawBackoff>>,
+    pub max_body_size: Option<&'a Spanned<String>>,
+    pub headers: Option<&'a Spanned<SpannedMap>>,
+    pub user_agent: Option<&'a Spanned<String>>,
+    pub tls: Option<&'a Spanned<RawTls>>,
+    pub proxy_url: Option<&'a Spanned<String>>,
+    pub stale_after: Option<&'a Spanned<String>>,
+}
+
+/// Declares a struct with the given head and tail fields around the common
+/// fields of `defaults:` (so the two lists cannot drift apart), plus a
+/// `common()` accessor.
+macro_rules! with_common_fields {
+    (
+        $(#[$attr:meta])*
+        struct $name:ident {
+            $( $(#[$hattr:meta])* $head:ident : $hty:ty, )*
+        } {
+            $( $(#[$tattr:meta])* $tail:ident : $tty:ty, )*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(super) struct $name {
+            $( $(#[$hattr])* pub $head: $hty, )*
+            pub interval: Opt<String>,
+            pub timeout: Opt<String>,
+            pub retries: Opt<String>,
+            pub backoff: Opt<RawBackoff>,
+            pub max_body_size: Opt<String>,
+            pub headers: Opt<SpannedMap>,
+            pub user_agent: Opt<String>,
+            pub tls: Opt<RawTls>,
+            pub proxy_url: Opt<String>,
+            pub stale_after: Opt<String>,
+            $( $(#[$tattr])* pub $tail: $tty, )*
+        }
+
+        impl $name {
+            pub fn common(&self) -> RawCommon<'_> {
+                RawCommon {
+                    interval: self.interval.as_ref(),
+                    timeout: self.timeout.as_ref(),
+                    retries: self.retries.as_ref(),
+                    backoff: self.backoff.as_ref(),
+                    max_body_size: self.max_body_size.as_ref(),
+                    headers: self.headers.as_ref(),
+                    user_agent: self.user_agent.as_ref(),
+                    tls: self.tls.as_ref(),
+                    proxy_url: self.proxy_url.as_ref(),
+                    stale_after: self.stale_after.as_ref(),
+                }
+            }
+        }
+    };
+}
+
+with_common_fields! {
+    /// `defaults:`: every common field, each overridable per target.
+    struct RawDefaults {} {}
+}
+
+/// The contents of a prober block that this version does not implement
+/// yet: accepted by the parser, rejected by validation with a clear message.
+pub(super) type Opaque = IgnoredAny;
+
+with_common_fields! {
+    /// One entry of `targets:`.
+    struct RawTarget {
+        name: Opt<String>,
+        labels: Opt<SpannedMap>,
+    } {
+        bearer_token: Opt<String>,
+        bearer_token_file: Opt<String>,
+        // Prober blocks (SPEC §3). Exactly one must be present. To implement
+        // one, give it a raw type here and a variant in `RawProber`.
+        #[serde(default)]
+        statuspage: Present<Spanned<Option<RawStatuspage>>>,
+        #[serde(default)]
+        statusio: Present<Spanned<Opaque>>,
+        #[serde(default)]
+        instatus: Present<Spanned<Opaque>>,
+        #[serde(default)]
+        cachet: Present<Spanned<Opaque>>,
+        #[serde(default)]
+        slack: Present<Spanned<Opaque>>,
+        #[serde(default)]
+        google_cloud: Present<Spanned<Opaque>>,
+        #[serde(default)]
+        heroku: Present<Spanned<Opaque>>,
+        #[serde(default)]
+        salesforce: Present<Spanned<Opaque>>,
+        #[serde(default)]
+        http: Present<Spanned<Opaque>>,
+        #[serde(default)]
+        json: Present<Spanned<Opaque>>,
+    }
+}
+
+/// One prober block found in a target.
+pub(super) enum RawProber<'a> {
+    /// `statuspage:`; `None` when written with an empty value.
+    Statuspage(&'a Spanned<Option<RawStatuspage>>),
+    /// A block name of SPEC §3 whose prober is not implemented yet.
+    Unsupported(ProberKind, Location),
+}
+
+impl RawProber<'_> {
+    pub fn kind(&self) -> ProberKind {
+        match self {
+            RawProber::Statuspage(_) => ProberKind::Statuspage,
+            RawProber::Unsupported(kind, _) => *kind,
+        }
+    }
+
+    /// Where the block's value starts.
+    pub fn location(&self) -> Location {
+        match self {
+            RawProber::Statuspage(s) => s.referenced,
+            RawProber::Unsupported(_, loc) => *loc,
+        }
+    }
+}
+
+/// Every prober block name, in the order they are listed in messages.
+pub(super) const PROBER_BLOCKS: [ProberKind; 10] = [
+    ProberKind::Statuspage,
+    ProberKind::Statusio,
+    ProberKind::Instatus,
+    ProberKind::Cachet,
+    ProberKind::Slack,
+    ProberKind::GoogleCloud,
+    ProberKind::Heroku,
+    ProberKind::Salesforce,
+    ProberKind::Http,
+    ProberKind::Json,
+];
+
+impl RawTarget {
+    /// The prober blocks present in this target, in file order.
+    pub fn probers(&self) -> Vec<RawProber<'_>> {
+        let mut found = Vec::with_capacity(1);
+        if let Some(block) = &self.statuspage.0 {
+            found.push(RawProber::Statuspage(block));
+        }
+        let opaque = [
+            (ProberKind::Statusio, &self.statusio),
+            (ProberKind::Instatus, &self.instatus),
+            (ProberKind::Cachet, &self.cachet),
+            (ProberKind::Slack, &self.slack),
+            (ProberKind::GoogleCloud, &self.google_cloud),
+            (ProberKind::Heroku, &self.heroku),
+            (ProberKind::Salesforce, &self.salesforce),
+            (ProberKind::Http, &self.http),
+            (ProberKind::Json, &self.json),
+        ];
+        for (kind, block) in opaque {
+            if let Some(block) = &block.0 {
+                found.push(RawProber::Unsupported(kind, block.referenced));
+            }
+        }
+        found.sort_by_key(|p| {
+            let loc = p.location();
+            (loc.line(), loc.column())
+        });
+        found
+    }
+}
+
+/// `statuspage: { url, components, max_components }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStatuspage {
+    pub url: Opt<String>,
+    pub components: Opt<RawComponents>,
+    pub max_components: Opt<String>,
+}
+
+/// `components: { include: [...], exclude: [...] }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawComponents {
+    pub include: Option<Vec<Spanned<String>>>,
+    pub exclude: Option<Vec<Spanned<String>>>,
+}

@@ -1,0 +1,17 @@
+//! upstream-exporter: a Prometheus exporter for the health of the services you
+//! depend on. See `ARCHITECTURE.md` for how the modules fit together.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod probe;
+pub mod process;
+pub mod retry;
+pub mod runner;
+pub mod server;
+pub mod state;

@@ -1,0 +1,142 @@
+//! Logs: `tracing` with `--log.level` and `--log.format=logfmt|json`.
+//!
+//! logfmt is what Prometheus and its exporters print (`ts=… level=… msg=…
+//! key=value`), so the exporter's lines sit naturally next to theirs.
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// `--log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// `--log.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    fn as_filter(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// Install the global subscriber. Our crate logs at `level`; dependencies
+/// only at warn and above so their chatter does not drown ours.
+pub fn init(level: LogLevel, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "warn,upstream_exporter={}",
+        level.as_filter()
+    ));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .with_target(false)
+            .with_current_span(false)
+            .flatten_event(true)
+            .try_init(),
+        LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
+    };
+    // Already installed (tests, or a second call): keep the first one.
+    let _ = result;
+}
+
+/// logfmt event formatter.
+#[derive(Debug, Clone, Copy)]
+pub struct Logfmt;
+
+impl<S, N> FormatEvent<S, N> for Logfmt
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        write!(writer, "ts={ts} level={level}")?;
+        let mut visitor = LogfmtVisitor {
+            message: None,
+            fields: String::new(),
+        };
+        event.record(&mut visitor);
+        if let Some(msg) = visitor.message {
+            write!(writer, " msg={}", quote(&msg))?;
+        }
+        writeln!(writer, "{}", visitor.fields)
+    }
+}
+
+struct LogfmtVisitor {
+    message: Option<String>,
+    fields: String,
+}
+
+impl Visit for LogfmtVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push(field, format!("{value:?}"));
+    }
+}
+
+impl LogfmtVisitor {
+    fn push(&mut self, field: &Field, value: String) {
+        if field.name() == "message" {
+            self.message = Some(value);
+        } else {
+            use fmt::Write as _;
+            let _ = write!(self.fields, " {}={}", field.name(), quote(&value));
+        }
+    }
+}
+
+/// Quote a logfmt value when it needs it.
+fn quote(value: &str) -> String {
+    let needs = value.is_empty()
+        || value
+            .chars()
+            .any(|c| c == ' ' || c == '=' || c == '"' || c.is_control());
+    if needs {
+        format!("{value:?}")
+    } else {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(super::quote("abc"), "abc");
+        assert_eq!(super::quote("a b"), "\"a b\"");
+        assert_eq!(super::quote(""), "\"\"");
+        assert_eq!(super::quote("x=\"y\""), "\"x=\\\"y\\\"\"");
+    }
+}

@@ -1,0 +1,441 @@
+//! `/metrics`: a scrape-time collector over the latest per-target snapshots.
+//!
+//! Nothing is copied into a registry when a probe ends: at scrape time the
+//! collector walks the current target set, loads each target's latest
+//! immutable record, and encodes it with `prometheus-client` (OpenMetrics
+//! text). Removed targets are simply absent from the set, so their series
+//! vanish at once. The Prometheus text format 0.0.4 is derived from the
+//! OpenMetrics text by a single pass that renames counter and info
+//! descriptors and drops OpenMetrics-only lines.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabel, EncodeLabelSet, LabelSetEncoder, MetricEncoder,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::probe::{Impact, Reason};
+use crate::state::{ProbeRecord, SharedTargets, TargetState, unix_now};
+
+/// Content type of the Prometheus text format.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Content type of OpenMetrics text.
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The exposition formats `/metrics` can answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    OpenMetrics,
+}
+
+impl Format {
+    /// OpenMetrics when the scraper's `Accept` asks for it, else text 0.0.4.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => TEXT_CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+}
+
+/// The exporter's own state that appears in metrics.
+#[derive(Debug)]
+pub struct ExporterStatus {
+    reload_successful: AtomicBool,
+    /// f64 bits of the last successful reload's Unix time.
+    reload_success_at: AtomicU64,
+    /// `upstream_exporter_shard_info` labels, when sharding is on.
+    pub shard: Option<(u32, u32)>,
+}
+
+impl Default for ExporterStatus {
+    fn default() -> Self {
+        ExporterStatus {
+            reload_successful: AtomicBool::new(false),
+            reload_success_at: AtomicU64::new(0f64.to_bits()),
+            shard: None,
+        }
+    }
+}
+
+impl ExporterStatus {
+    /// Record a config (re)load attempt.
+    pub fn record_reload(&self, ok: bool) {
+        self.reload_successful.store(ok, Ordering::Relaxed);
+        if ok {
+            self.reload_success_at
+                .store(unix_now().to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn reload_successful(&self) -> bool {
+        self.reload_successful.load(Ordering::Relaxed)
+    }
+
+    pub fn reload_success_at(&self) -> f64 {
+        f64::from_bits(self.reload_success_at.load(Ordering::Relaxed))
+    }
+}
+
+/// Build identity, fixed at compile time by `build.rs`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = env!("UPSTREAM_EXPORTER_REVISION");
+pub const RUSTC: &str = env!("UPSTREAM_EXPORTER_RUSTC");
+
+/// The registry behind `/metrics`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    pub fn new(targets: SharedTargets, status: Arc<ExporterStatus>) -> Self {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(ExporterCollector {
+            status,
+            targets: targets.clone(),
+        }));
+        registry.register_collector(Box::new(ProcessCollector));
+        registry.register_collector(Box::new(TargetsCollector { targets }));
+        Metrics { registry }
+    }
+
+    /// Render every family in `format`.
+    pub fn render(&self, format: Format) -> String {
+        let mut out = String::with_capacity(64 * 1024);
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            // Encoding into a String only fails on a formatting bug; serve what we have.
+            tracing::error!("encoding /metrics failed");
+        }
+        match format {
+            Format::OpenMetrics => out,
+            Format::Text => openmetrics_to_text(&out),
+        }
+    }
+}
+
+/// Convert OpenMetrics text to Prometheus text 0.0.4: counter descriptors
+/// take their `_total` sample name, info families become gauges named
+/// `<name>_info`, and `# UNIT` / `# EOF` lines go.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    let mut pending_help: Option<(&str, &str)> = None;
+    for line in om.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            pending_help = Some((name, help));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (suffix, kind) = match kind {
+                "counter" => ("_total", "counter"),
+                "info" => ("_info", "gauge"),
+                "unknown" => ("", "untyped"),
+                other => ("", other),
+            };
+            if let Some((help_name, help)) = pending_help.take()
+                && help_name == name
+            {
+                let _ = writeln!(out, "# HELP {name}{suffix} {help}");
+            }
+            let _ = writeln!(out, "# TYPE {name}{suffix} {kind}");
+            continue;
+        }
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Fixed labels followed by a target's static config labels, without allocating.
+struct Labels<'a, const N: usize> {
+    fixed: [(&'a str, &'a str); N],
+    extra: &'a [(String, String)],
+}
+
+impl<const N: usize> EncodeLabelSet for Labels<'_, N> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        for label in &self.fixed {
+            label.encode(encoder.encode_label())?;
+        }
+        for (k, v) in self.extra {
+            (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}
+
+fn labels<'a, const N: usize>(
+    fixed: [(&'a str, &'a str); N],
+    target: &'a TargetState,
+) -> Labels<'a, N> {
+    Labels {
+        fixed,
+        extra: &target.config.labels,
+    }
+}
+
+const REFRESHED: &str = "Refreshed every probe interval, not on scrape.";
+
+/// One target with its record loaded once per scrape.
+struct Loaded {
+    target: Arc<TargetState>,
+    record: Arc<ProbeRecord>,
+}
+
+#[derive(Debug)]
+struct TargetsCollector {
+    targets: SharedTargets,
+}
+
+/// Open a family, then encode one sample per item that yields a value.
+fn family<T>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    items: impl IntoIterator<Item = T>,
+    mut sample: impl FnMut(&mut MetricEncoder, T) -> Result<(), std::fmt::Error>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+    for item in items {
+        sample(&mut metric, item)?;
+    }
+    Ok(())
+}
+
+fn gauge<S: EncodeLabelSet>(m: &mut MetricEncoder, labels: &S, v: f64) -> Result<(), std::fmt::Error> {
+    m.encode_family(labels)?.encode_gauge(&v)
+}
+
+fn counter<S: EncodeLabelSet>(m: &mut MetricEncoder, labels: &S, v: u64) -> Result<(), std::fmt::Error> {
+    m.encode_family(labels)?
+        .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&v, None)
+}
+
+impl Collector for TargetsCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let set = self.targets.load();
+        let now = unix_now();
+        let loaded: Vec<Loaded> = set
+            .targets
+            .iter()
+            .map(|t| Loaded {
+                target: t.clone(),
+                record: t.record.load_full(),
+            })
+            .collect();
+        let all = || loaded.iter();
+        let ran = || loaded.iter().filter(|l| l.record.last_run.is_some());
+
+        family(&mut enc, "upstream_target", "Static facts about a configured target.", MetricType::Info, all(), |m, l| {
+            let t = &*l.target;
+            m.encode_info(&labels(
+                [("target", t.name()), ("prober", t.config.kind().as_str()), ("url", &t.display_url)],
+                t,
+            ))
+        })?;
+        family(&mut enc, "upstream_probe_success", "1 if the target's last probe succeeded. Refreshed every probe interval, not on scrape.", MetricType::Gauge, ran(), |m, l| {
+            gauge(m, &labels([("target", l.target.name())], &l.target), if l.record.success { 1.0 } else { 0.0 })
+        })?;
+        family(&mut enc, "upstream_probe_duration_seconds", "Wall time of each probe, retries included.", MetricType::Histogram, all(), |m, l| {
+            let (sum, count, buckets) = l.target.duration.read();
+            m.encode_family(&labels([("target", l.target.name())], &l.target))?
+                .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
+        })?;
+        family(&mut enc, "upstream_probes", "Probes run.", MetricType::Counter, all(), |m, l| {
+            counter(m, &labels([("target", l.target.name())], &l.target), l.target.probes_total.load(Ordering::Relaxed))
+        })?;
+        family(&mut enc, "upstream_probe_failures", "Failed probes by reason (timeout, dns, connect, tls, http_status, redirect, too_large, decode, schema, rate_limited, expectation, other); a reason appears once it has occurred.", MetricType::Counter, all(), |m, l| {
+            for reason in Reason::ALL {
+                let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
+                if n > 0 {
+                    counter(m, &labels([("target", l.target.name()), ("reason", reason.as_str())], &l.target), n)?;
+                }
+            }
+            Ok(())
+        })?;
+        family(&mut enc, "upstream_probe_last_run_timestamp_seconds", "Unix time the last probe ended.", MetricType::Gauge, ran(), |m, l| {
+            gauge(m, &labels([("target", l.target.name())], &l.target), l.record.last_run.unwrap_or(0.0))
+        })?;
+        family(&mut enc, "upstream_probe_last_success_timestamp_seconds", "Unix time of the last successful probe, 0 if none yet; the age of the status series.", MetricType::Gauge, ran(), |m, l| {
+            gauge(m, &labels([("target", l.target.name())], &l.target), l.record.last_success.unwrap_or(0.0))
+        })?;
+        family(&mut enc, "upstream_http_status_code", "HTTP status of the last answer, 0 if none arrived.", MetricType::Gauge, ran(), |m, l| {
+            gauge(m, &labels([("target", l.target.name())], &l.target), f64::from(l.record.http_status))
+        })?;
+
+        // Status-page families: only targets with a fresh (not stale) snapshot.
+        let fresh: Vec<(&Loaded, Arc<crate::probe::StatusSnapshot>)> = loaded
+            .iter()
+            .filter_map(|l| l.target.fresh_status(&l.record, now).map(|s| (l, s)))
+            .collect();
+        let help_page = format!("Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage. {REFRESHED}");
+        family(&mut enc, "upstream_page_status_code", &help_page, MetricType::Gauge, fresh.iter(), |m, (l, s)| {
+            gauge(m, &labels([("target", l.target.name())], &l.target), s.page.code() as f64)
+        })?;
+        family(&mut enc, "upstream_component_status_code", "Component status on the same scale as upstream_page_status_code.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
+            for c in &s.components {
+                gauge(
+                    m,
+                    &labels([("target", l.target.name()), ("component_id", &c.id), ("component", &c.name), ("group", &c.group)], &l.target),
+                    c.status.code() as f64,
+                )?;
+            }
+            Ok(())
+        })?;
+        family(&mut enc, "upstream_incidents_open", "Open incidents by impact.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
+            for impact in Impact::ALL {
+                let n = s.incidents.iter().filter(|i| i.impact == impact).count();
+                gauge(m, &labels([("target", l.target.name()), ("impact", impact.as_str())], &l.target), n as f64)?;
+            }
+            Ok(())
+        })?;
+        family(&mut enc, "upstream_incident", "One series per open incident; gone when it is resolved.", MetricType::Info, fresh.iter(), |m, (l, s)| {
+            for i in &s.incidents {
+                m.encode_info(&labels(
+                    [("target", l.target.name()), ("incident_id", &i.id), ("name", &i.name), ("impact", i.impact.as_str()), ("status", &i.status)],
+                    &l.target,
+                ))?;
+            }
+            Ok(())
+        })?;
+        family(&mut enc, "upstream_incident_started_timestamp_seconds", "Unix time an open incident started.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
+            for i in &s.incidents {
+                if let Some(started) = i.started {
+                    gauge(m, &labels([("target", l.target.name()), ("incident_id", &i.id)], &l.target), started)?;
+                }
+            }
+            Ok(())
+        })?;
+        family(&mut enc, "upstream_maintenances_active", "Maintenances the provider says are in progress.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
+            gauge(m, &labels([("target", l.target.name())], &l.target), f64::from(s.maintenances_active))
+        })?;
+        family(&mut enc, "upstream_maintenance_next_start_timestamp_seconds", "Unix time the earliest scheduled maintenance starts; absent when none is scheduled.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
+            match s.next_maintenance_start {
+                Some(start) => gauge(m, &labels([("target", l.target.name())], &l.target), start),
+                None => Ok(()),
+            }
+        })?;
+        family(&mut enc, "upstream_unknown_values", "Values the exporter did not recognise (mapped to 0 unknown), by field.", MetricType::Counter, all(), |m, l| {
+            for (field, n) in l.target.unknown_values() {
+                counter(m, &labels([("target", l.target.name()), ("field", field)], &l.target), n)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct ExporterCollector {
+    status: Arc<ExporterStatus>,
+    targets: SharedTargets,
+}
+
+impl Collector for ExporterCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        enc.encode_descriptor("upstream_exporter_build", "Build of the running exporter.", None, MetricType::Info)?
+            .encode_info(&[("version", VERSION), ("revision", REVISION), ("rustc", RUSTC)])?;
+        enc.encode_descriptor(
+            "upstream_exporter_config_last_reload_successful",
+            "1 if the last config load or reload succeeded.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&i64::from(self.status.reload_successful()))?;
+        enc.encode_descriptor(
+            "upstream_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load or reload.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&self.status.reload_success_at())?;
+        enc.encode_descriptor(
+            "upstream_exporter_targets",
+            "Targets this exporter probes.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&self.targets.load().targets.len())?;
+        if let Some((index, count)) = self.status.shard {
+            let (index, count) = (index.to_string(), count.to_string());
+            enc.encode_descriptor("upstream_exporter_shard", "Which shard this replica is.", None, MetricType::Info)?
+                .encode_info(&[("shard_index", index.as_str()), ("shard_count", count.as_str())])?;
+        }
+        Ok(())
+    }
+}
+
+/// Standard `process_*` metrics from `/proc/self` (Linux).
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(p) = crate::process::read() else {
+            return Ok(());
+        };
+        enc.encode_descriptor("process_cpu_seconds", "Total user and system CPU time spent in seconds.", None, MetricType::Counter)?
+            .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&p.cpu_seconds, None)?;
+        enc.encode_descriptor("process_resident_memory_bytes", "Resident memory size in bytes.", None, MetricType::Gauge)?
+            .encode_gauge(&p.resident_bytes)?;
+        enc.encode_descriptor("process_virtual_memory_bytes", "Virtual memory size in bytes.", None, MetricType::Gauge)?
+            .encode_gauge(&p.virtual_bytes)?;
+        enc.encode_descriptor("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", None, MetricType::Gauge)?
+            .encode_gauge(&p.start_time_seconds)?;
+        if let Some(fds) = p.open_fds {
+            enc.encode_descriptor("process_open_fds", "Number of open file descriptors.", None, MetricType::Gauge)?
+                .encode_gauge(&fds)?;
+        }
+        if let Some(max) = p.max_fds {
+            enc.encode_descriptor("process_max_fds", "Maximum number of open file descriptors.", None, MetricType::Gauge)?
+                .encode_gauge(&max)?;
+        }
+        enc.encode_descriptor("process_threads", "Number of OS threads in the process.", None, MetricType::Gauge)?
+            .encode_gauge(&p.threads)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_openmetrics_only_when_asked() {
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")),
+            Format::OpenMetrics
+        );
+    }
+
+    #[test]
+    fn converts_counters_and_info_for_text_format() {
+        let om = "# HELP a_things Things.\n# TYPE a_things counter\na_things_total 3\n# HELP b Build.\n# TYPE b info\nb_info{v=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\n# UNIT g seconds\ng 1.5\n# EOF\n";
+        let text = openmetrics_to_text(om);
+        assert_eq!(
+            text,
+            "# HELP a_things_total Things.\n# TYPE a_things_total counter\na_things_total 3\n# HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\ng 1.5\n"
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! Probers: one file per upstream kind behind one interface.
+//!
+//! A prober turns the configuration of one target into requests, and the
+//! upstream's answer into an immutable [`ProbeOutput`]. Parsing is kept apart
+//! from fetching (`parse_*` functions take bytes) so that fixtures, fuzzers
+//! and benchmarks exercise exactly the code the daemon runs.
+
+pub mod statuspage;
+
+use std::fmt;
+use std::time::Duration;
+
+/// Every prober kind of SPEC §3. Only the ones with a module are implemented;
+/// the names are the config block names and the `prober` label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProberKind {
+    Statuspage,
+    Statusio,
+    Instatus,
+    Cachet,
+    Slack,
+    GoogleCloud,
+    Heroku,
+    Salesforce,
+    Http,
+    Json,
+}
+
+impl ProberKind {
+    /// The config key and `prober` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProberKind::Statuspage => "statuspage",
+            ProberKind::Statusio => "statusio",
+            ProberKind::Instatus => "instatus",
+            ProberKind::Cachet => "cachet",
+            ProberKind::Slack => "slack",
+            ProberKind::GoogleCloud => "google_cloud",
+            ProberKind::Heroku => "heroku",
+            ProberKind::Salesforce => "salesforce",
+            ProberKind::Http => "http",
+            ProberKind::Json => "json",
+        }
+    }
+
+    /// Status-page probers export the page/component/incident families.
+    pub fn is_status_page(self) -> bool {
+        !matches!(self, ProberKind::Http | ProberKind::Json)
+    }
+}
+
+impl fmt::Display for ProberKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a probe failed: the closed `reason` label set of
+/// `upstream_probe_failures_total` (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    Timeout,
+    Dns,
+    Connect,
+    Tls,
+    HttpStatus,
+    Redirect,
+    TooLarge,
+    Decode,
+    Schema,
+    RateLimited,
+    Expectation,
+    Other,
+}
+
+impl Reason {
+    /// All reasons, in label order; indexes match [`Reason::index`].
+    pub const ALL: [Reason; 12] = [
+        Reason::Timeout,
+        Reason::Dns,
+        Reason::Connect,
+        Reason::Tls,
+        Reason::HttpStatus,
+        Reason::Redirect,
+        Reason::TooLarge,
+        Reason::Decode,
+        Reason::Schema,
+        Reason::RateLimited,
+        Reason::Expectation,
+        Reason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Timeout => "timeout",
+            Reason::Dns => "dns",
+            Reason::Connect => "connect",
+            Reason::Tls => "tls",
+            Reason::HttpStatus => "http_status",
+            Reason::Redirect => "redirect",
+            Reason::TooLarge => "too_large",
+            Reason::Decode => "decode",
+            Reason::Schema => "schema",
+            Reason::RateLimited => "rate_limited",
+            Reason::Expectation => "expectation",
+            Reason::Other => "other",
+        }
+    }
+
+    /// Position in [`Reason::ALL`], for per-reason counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed probe: its classified reason and a message for logs and the
+/// status board. Never contains secrets (URLs are redacted before they get here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeError {
+    pub reason: Reason,
+    pub message: String,
+    /// Last HTTP status seen, if any answer arrived.
+    pub http_status: Option<u16>,
+    /// Server-requested pause (`Retry-After` on 429/503).
+    pub retry_after: Option<Duration>,
+}
+
+impl ProbeError {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        ProbeError {
+            reason,
+            message: message.into(),
+            http_status: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.message)
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+/// The severity scale shared by every status metric (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Severity {
+    #[default]
+    Unknown = 0,
+    Operational = 1,
+    Maintenance = 2,
+    Degraded = 3,
+    PartialOutage = 4,
+    MajorOutage = 5,
+}
+
+impl Severity {
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Unknown => "unknown",
+            Severity::Operational => "operational",
+            Severity::Maintenance => "maintenance",
+            Severity::Degraded => "degraded",
+            Severity::PartialOutage => "partial_outage",
+            Severity::MajorOutage => "major_outage",
+        }
+    }
+
+    /// Worst of the known severities; unknown (0) never raises a page status.
+    pub fn worst<I: IntoIterator<Item = Severity>>(items: I) -> Severity {
+        items
+            .into_iter()
+            .filter(|s| *s != Severity::Unknown)
+            .max()
+            .unwrap_or(Severity::Unknown)
+    }
+}
+
+/// The `impact` label of incidents (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Impact {
+    None,
+    Minor,
+    Major,
+    Critical,
+    Maintenance,
+}
+
+impl Impact {
+    pub const ALL: [Impact; 5] = [
+        Impact::None,
+        Impact::Minor,
+        Impact::Major,
+        Impact::Critical,
+        Impact::Maintenance,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impact::None => "none",
+            Impact::Minor => "minor",
+            Impact::Major => "major",
+            Impact::Critical => "critical",
+            Impact::Maintenance => "maintenance",
+        }
+    }
+}
+
+/// One exported component. Identity is `id`; names may repeat within a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    pub id: String,
+    pub name: String,
+    /// Name of the group row that lists this component, or "".
+    pub group: String,
+    pub status: Severity,
+}
+
+/// One open incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub id: String,
+    pub name: String,
+    pub impact: Impact,
+    /// The provider's own status word (investigating, identified, ...).
+    pub status: String,
+    /// Unix seconds when it started, if the provider says.
+    pub started: Option<f64>,
+}
+
+/// What a status-page prober extracted from one answer. Immutable once built.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StatusSnapshot {
+    pub page: Severity,
+    pub components: Vec<Component>,
+    pub incidents: Vec<Incident>,
+    pub maintenances_active: u32,
+    /// Unix seconds of the earliest scheduled maintenance start.
+    pub next_maintenance_start: Option<f64>,
+    /// Components dropped by `max_components` (0 when not capped).
+    pub components_capped: usize,
+    /// Unknown enum values seen in this answer, by field name.
+    pub unknown_values: Vec<(&'static str, u64)>,
+}
+
+impl StatusSnapshot {
+    /// Record one unknown enum value of `field`.
+    pub fn count_unknown(&mut self, field: &'static str) {
+        match self.unknown_values.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, n)) => *n += 1,
+            None => self.unknown_values.push((field, 1)),
+        }
+    }
+}
+
+/// What a successful probe yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeOutput {
+    Status(StatusSnapshot),
+}
+
+/// What a prober needs to make requests for one probe: the shared client of
+/// the target's profile, the per-host limits, and the probe's deadline.
+pub struct ProbeContext<'a> {
+    pub target: &'a crate::config::TargetConfig,
+    pub client: reqwest::Client,
+    pub hosts: &'a crate::runner::HostLimits,
+    /// The whole probe (all attempts) must end by then.
+    pub deadline: tokio::time::Instant,
+}
+
+impl ProbeContext<'_> {
+    /// GET `url` with retries on transient failures, holding a per-host
+    /// permit during each attempt only (not during backoff sleeps).
+    pub async fn get(&self, url: &url::Url) -> Result<crate::http::Fetched, ProbeError> {
+        let no_extra = reqwest::header::HeaderMap::new();
+        crate::retry::with_retries(
+            self.target.retries,
+            self.target.backoff,
+            self.deadline,
+            || async {
+                let _permit = self.hosts.acquire(url).await;
+                crate::http::get_once(&self.client, self.target, url, &no_extra).await
+            },
+        )
+        .await
+    }
+}
+
+/// A successful probe: what it found and the last HTTP status it saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSuccess {
+    pub http_status: u16,
+    pub output: ProbeOutput,
+}
+
+/// Run the target's prober once.
+pub async fn run(ctx: &ProbeContext<'_>) -> Result<ProbeSuccess, ProbeError> {
+    use crate::config::ProberConfig;
+    match &ctx.target.prober {
+        ProberConfig::Statuspage(cfg) => {
+            let fetched = ctx.get(&cfg.url).await?;
+            let snapshot = statuspage::parse(&fetched.body, cfg)
+                .map_err(|e| e.with_status(fetched.status))?;
+            Ok(ProbeSuccess {
+                http_status: fetched.status,
+                output: ProbeOutput::Status(snapshot),
+            })
+        }
+    }
+}

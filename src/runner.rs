@@ -1,0 +1,449 @@
+//! Scheduling: one lightweight task per target, limits, and reconcile.
+//!
+//! Each target's task sleeps until its next slot, runs one probe, publishes
+//! the result and computes the next slot from a fixed origin (`origin + k ×
+//! interval`), so lateness never accumulates into drift. The first slot is a
+//! random offset within the interval: 10,000 targets loaded at once spread
+//! over the interval instead of firing together. A probe holds a global
+//! permit (`concurrency`) for its whole run and a per-host permit
+//! (`per_host_concurrency`) during each request attempt only.
+//!
+//! Reconcile compares the new config with the running one by target name:
+//! unchanged targets keep their task, state and counters; changed ones
+//! restart; removed ones stop and leave the target set at once; new ones
+//! start at a random offset. Its cost is O(targets) with hash lookups.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use rand::Rng;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, TargetConfig};
+use crate::http::HttpClients;
+use crate::probe::{self, ProbeContext, ProbeError, ProbeOutput, ProbeSuccess, Reason};
+use crate::state::{ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now};
+
+/// Per-`host:port` in-flight limits, shared by every target.
+#[derive(Debug)]
+pub struct HostLimits {
+    per_host: AtomicUsize,
+    semaphores: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HostLimits {
+    pub fn new(per_host: usize) -> Self {
+        HostLimits {
+            per_host: AtomicUsize::new(per_host.max(1)),
+            semaphores: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Wait for a permit to talk to `url`'s host.
+    pub async fn acquire(&self, url: &url::Url) -> Option<OwnedSemaphorePermit> {
+        let key = crate::http::host_key(url);
+        let semaphore = {
+            let mut map = self
+                .semaphores
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            map.entry(key)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host.load(Ordering::Relaxed))))
+                .clone()
+        };
+        semaphore.acquire_owned().await.ok()
+    }
+
+    /// Change the limit; hosts get fresh semaphores of the new size.
+    fn set_limit(&self, per_host: usize) {
+        let per_host = per_host.max(1);
+        if self.per_host.swap(per_host, Ordering::Relaxed) != per_host {
+            self.semaphores
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clear();
+        }
+    }
+}
+
+/// What every target task shares.
+#[derive(Debug)]
+struct Shared {
+    clients: HttpClients,
+    hosts: HostLimits,
+    global: Arc<Semaphore>,
+    global_size: AtomicUsize,
+}
+
+impl Shared {
+    fn set_concurrency(&self, size: usize) {
+        let size = size.max(1);
+        let old = self.global_size.swap(size, Ordering::Relaxed);
+        if size > old {
+            self.global.add_permits(size - old);
+        } else if size < old {
+            // Permits held now are forgotten as they come back.
+            let global = self.global.clone();
+            let mut to_forget = old - size;
+            to_forget -= global.forget_permits(to_forget);
+            if to_forget > 0 {
+                tokio::spawn(async move {
+                    if let Ok(permits) = global.acquire_many(to_forget as u32).await {
+                        permits.forget();
+                    }
+                });
+            }
+        }
+    }
+}
+
+struct RunningTarget {
+    state: Arc<TargetState>,
+    task: JoinHandle<()>,
+}
+
+/// Owns the target tasks and the shared target set.
+pub struct Runner {
+    targets: SharedTargets,
+    shared: Arc<Shared>,
+    running: Mutex<HashMap<String, RunningTarget>>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").finish_non_exhaustive()
+    }
+}
+
+/// What a reconcile changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileStats {
+    pub kept: usize,
+    pub started: usize,
+    pub restarted: usize,
+    pub stopped: usize,
+}
+
+impl Runner {
+    pub fn new(clients: HttpClients, shutdown: CancellationToken) -> Self {
+        Runner {
+            targets: SharedTargets::default(),
+            shared: Arc::new(Shared {
+                clients,
+                hosts: HostLimits::new(crate::config::defaults::PER_HOST_CONCURRENCY),
+                global: Arc::new(Semaphore::new(crate::config::defaults::CONCURRENCY)),
+                global_size: AtomicUsize::new(crate::config::defaults::CONCURRENCY),
+            }),
+            running: Mutex::new(HashMap::new()),
+            shutdown,
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    /// The live target set, for `/metrics` and the web pages.
+    pub fn targets(&self) -> SharedTargets {
+        self.targets.clone()
+    }
+
+    /// Whether every target has finished its first probe.
+    pub fn ready(&self) -> bool {
+        self.targets
+            .load()
+            .targets
+            .iter()
+            .all(|t| t.first_done.load(Ordering::Acquire))
+    }
+
+    /// Bring the running targets in line with `config` (see module docs).
+    pub fn apply(&self, config: &Config) -> ReconcileStats {
+        self.shared.set_concurrency(config.concurrency);
+        self.shared.hosts.set_limit(config.per_host_concurrency);
+        let mut stats = ReconcileStats::default();
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next: HashMap<String, RunningTarget> = HashMap::with_capacity(config.targets.len());
+        for target in &config.targets {
+            match running.remove(&target.name) {
+                Some(old) if *old.state.config == **target => {
+                    stats.kept += 1;
+                    next.insert(target.name.clone(), old);
+                }
+                Some(old) => {
+                    old.task.abort();
+                    stats.restarted += 1;
+                    next.insert(target.name.clone(), self.spawn(target.clone()));
+                }
+                None => {
+                    stats.started += 1;
+                    next.insert(target.name.clone(), self.spawn(target.clone()));
+                }
+            }
+        }
+        for (_, removed) in running.drain() {
+            removed.task.abort();
+            stats.stopped += 1;
+        }
+        let mut set: Vec<Arc<TargetState>> = next.values().map(|r| r.state.clone()).collect();
+        set.sort_by(|a, b| a.name().cmp(b.name()));
+        *running = next;
+        self.targets.store(Arc::new(TargetSet { targets: set }));
+        self.shared
+            .clients
+            .retain_profiles(config.targets.iter().map(|t| t.as_ref()));
+        stats
+    }
+
+    fn spawn(&self, config: Arc<TargetConfig>) -> RunningTarget {
+        let state = Arc::new(TargetState::new(config));
+        let task = self.tracker.spawn(target_loop(
+            state.clone(),
+            self.shared.clone(),
+            self.shutdown.clone(),
+        ));
+        RunningTarget { state, task }
+    }
+
+    /// Stop scheduling and wait up to `grace` for in-flight probes to end.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.shutdown.cancel();
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
+    }
+}
+
+/// A random first slot within one interval.
+fn first_offset(interval: Duration) -> Duration {
+    let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
+    Duration::from_nanos(rand::rng().random_range(0..nanos))
+}
+
+/// The next slot after `now` on the grid `origin + k × interval`.
+pub fn next_slot(origin: Instant, interval: Duration, now: Instant) -> Instant {
+    let interval_nanos = interval.as_nanos().max(1);
+    let elapsed = now.saturating_duration_since(origin).as_nanos();
+    let k = elapsed / interval_nanos + 1;
+    let offset = Duration::from_nanos(u64::try_from(k * interval_nanos).unwrap_or(u64::MAX));
+    origin + offset
+}
+
+async fn target_loop(state: Arc<TargetState>, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let interval = state.config.interval;
+    let origin = Instant::now() + first_offset(interval);
+    let mut next = origin;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        // An in-flight probe is not interrupted by shutdown: draining lets it finish.
+        let retry_after = probe_once(&state, &shared).await;
+        let now = Instant::now();
+        next = next_slot(origin, interval, now);
+        if let Some(pause) = retry_after {
+            // The upstream asked us to wait: postpone this target only.
+            while next < now + pause {
+                next += interval;
+            }
+        }
+    }
+}
+
+/// Run one probe and publish its result. Returns the upstream's
+/// `Retry-After`, if it asked for one.
+async fn probe_once(state: &TargetState, shared: &Shared) -> Option<Duration> {
+    let _global = shared.global.clone().acquire_owned().await.ok();
+    let started = Instant::now();
+    let result = run_probe(&state.config, &shared.clients, &shared.hosts).await;
+    publish(state, result, started.elapsed())
+}
+
+/// One whole probe of `config` as the daemon runs it: the shared client,
+/// retries, the whole-probe timeout, and a panic caught and turned into
+/// reason `other`. The `probe` command and tests call this too.
+pub async fn run_probe(
+    config: &TargetConfig,
+    clients: &HttpClients,
+    hosts: &HostLimits,
+) -> Result<ProbeSuccess, ProbeError> {
+    let deadline = Instant::now() + config.timeout;
+    let client = clients.client_for(config)?;
+    let ctx = ProbeContext {
+        target: config,
+        client,
+        hosts,
+        deadline,
+    };
+    let guarded = AssertUnwindSafe(probe::run(&ctx)).catch_unwind();
+    match tokio::time::timeout_at(deadline, guarded).await {
+        Err(_) => Err(ProbeError::new(
+            Reason::Timeout,
+            format!("timed out after {}", format_duration(config.timeout)),
+        )),
+        Ok(Err(_panic)) => {
+            tracing::error!(target = %config.name, "prober panicked; counted as reason=other");
+            Err(ProbeError::new(
+                Reason::Other,
+                "internal error: the prober panicked",
+            ))
+        }
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// Fold one probe's outcome into the target's state.
+pub fn publish(
+    state: &TargetState,
+    result: Result<ProbeSuccess, ProbeError>,
+    elapsed: Duration,
+) -> Option<Duration> {
+    let previous = state.record.load();
+    let now = unix_now();
+    let result = result.and_then(|success| check_against_previous(success, &previous));
+    state.probes_total.fetch_add(1, Ordering::Relaxed);
+    state.duration.observe(elapsed);
+    let name = &state.config.name;
+    let (record, retry_after) = match result {
+        Ok(success) => {
+            let status = match success.output {
+                ProbeOutput::Status(snapshot) => {
+                    state.add_unknown_values(&snapshot.unknown_values);
+                    if snapshot.components_capped > 0 && !state.cap_warned.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            target = %name,
+                            max_components = state.config_max_components(),
+                            dropped = snapshot.components_capped,
+                            "component series capped by max_components; raise it or filter with components.include/exclude"
+                        );
+                    }
+                    Some(Arc::new(snapshot))
+                }
+            };
+            tracing::debug!(target = %name, duration = ?elapsed, "probe succeeded");
+            let record = ProbeRecord {
+                last_run: Some(now),
+                last_success: Some(now),
+                success: true,
+                http_status: success.http_status,
+                error: None,
+                duration: elapsed,
+                status,
+            };
+            (record, None)
+        }
+        Err(error) => {
+            state.failures[error.reason.index()].fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(target = %name, reason = %error.reason, error = %error.message, "probe failed");
+            let retry_after = error.retry_after;
+            let record = ProbeRecord {
+                last_run: Some(now),
+                last_success: previous.last_success,
+                success: false,
+                http_status: error.http_status.unwrap_or(0),
+                error: Some(error),
+                duration: elapsed,
+                status: previous.status.clone(),
+            };
+            (record, retry_after)
+        }
+    };
+    state.record.store(Arc::new(record));
+    state.first_done.store(true, Ordering::Release);
+    retry_after
+}
+
+/// Rules that need history: a page that had components and now lists none
+/// has changed shape (a migrated or broken page), not become healthy.
+fn check_against_previous(
+    success: ProbeSuccess,
+    previous: &ProbeRecord,
+) -> Result<ProbeSuccess, ProbeError> {
+    let ProbeOutput::Status(snapshot) = &success.output;
+    let had_components = previous
+        .status
+        .as_ref()
+        .is_some_and(|s| !s.components.is_empty());
+    if had_components && snapshot.components.is_empty() {
+        return Err(ProbeError::new(
+            Reason::Schema,
+            "the page listed components before and now lists none",
+        )
+        .with_status(success.http_status));
+    }
+    Ok(success)
+}
+
+/// `10s`, `1m 30s`, `500ms`: durations as people write them in config.
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() != 0 && d.as_secs() == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let total = d.as_secs();
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    let mut parts = Vec::new();
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m}m"));
+    }
+    if s > 0 || parts.is_empty() {
+        parts.push(format!("{s}s"));
+    }
+    parts.join(" ")
+}
+
+impl TargetState {
+    fn config_max_components(&self) -> usize {
+        match &self.config.prober {
+            crate::config::ProberConfig::Statuspage(c) => c.max_components,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_slot_stays_on_grid() {
+        let origin = Instant::now();
+        let i = Duration::from_secs(10);
+        assert_eq!(next_slot(origin, i, origin), origin + i);
+        assert_eq!(
+            next_slot(origin, i, origin + Duration::from_millis(10_300)),
+            origin + Duration::from_secs(20)
+        );
+        // A probe that overran several intervals skips the missed slots.
+        assert_eq!(
+            next_slot(origin, i, origin + Duration::from_secs(35)),
+            origin + Duration::from_secs(40)
+        );
+    }
+
+    #[test]
+    fn first_offset_within_interval() {
+        let i = Duration::from_secs(60);
+        for _ in 0..1000 {
+            assert!(first_offset(i) < i);
+        }
+    }
+
+    #[test]
+    fn durations_format_like_config() {
+        assert_eq!(format_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+    }
+}

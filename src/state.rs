@@ -1,0 +1,196 @@
+//! Per-target state shared by the runner (writer), `/metrics` and the web
+//! pages (readers).
+//!
+//! A probe publishes one immutable [`ProbeRecord`] with an atomic pointer swap;
+//! readers load the latest record without locks, so a scrape never waits on a
+//! probe and never sees a half-written result. Counters and the duration
+//! histogram are atomics that live as long as the target does.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use crate::config::TargetConfig;
+use crate::probe::{ProbeError, Reason, StatusSnapshot};
+
+/// Upper bounds of `upstream_probe_duration_seconds` buckets.
+pub const DURATION_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Seconds since the Unix epoch, as Prometheus timestamps are.
+pub fn unix_now() -> f64 {
+    unix_seconds(SystemTime::now())
+}
+
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The outcome of the latest probe, plus the last good status snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeRecord {
+    /// Unix seconds when the latest probe ended; None before the first.
+    pub last_run: Option<f64>,
+    /// Unix seconds of the latest success.
+    pub last_success: Option<f64>,
+    pub success: bool,
+    /// Last HTTP status, 0 if none.
+    pub http_status: u16,
+    pub error: Option<ProbeError>,
+    /// Wall time of the latest probe, retries included.
+    pub duration: Duration,
+    /// The last successfully parsed status (kept after failures until stale).
+    pub status: Option<Arc<StatusSnapshot>>,
+}
+
+/// A fixed-bucket histogram made of atomics (no lock on the probe path).
+#[derive(Debug, Default)]
+pub struct DurationHistogram {
+    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    count: AtomicU64,
+    /// Sum in nanoseconds, so it can be an integer atomic.
+    sum_nanos: AtomicU64,
+}
+
+impl DurationHistogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let slot = DURATION_BUCKETS
+            .iter()
+            .position(|upper| secs <= *upper)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// (sum seconds, count, per-bucket counts with +Inf last).
+    pub fn read(&self) -> (f64, u64, [(f64, u64); DURATION_BUCKETS.len() + 1]) {
+        let mut out = [(f64::INFINITY, 0u64); DURATION_BUCKETS.len() + 1];
+        for (i, slot) in out.iter_mut().enumerate() {
+            slot.0 = DURATION_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
+            slot.1 = self.buckets[i].load(Ordering::Relaxed);
+        }
+        let count = out.iter().map(|(_, n)| n).sum();
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        (sum, count, out)
+    }
+}
+
+/// Everything known about one configured target.
+#[derive(Debug)]
+pub struct TargetState {
+    pub config: Arc<TargetConfig>,
+    /// `upstream_target_info`'s url label (no credentials, no query).
+    pub display_url: String,
+    pub record: ArcSwap<ProbeRecord>,
+    pub probes_total: AtomicU64,
+    pub failures: [AtomicU64; Reason::ALL.len()],
+    pub duration: DurationHistogram,
+    /// Cumulative `upstream_unknown_values_total` by field.
+    pub unknown_values: Mutex<Vec<(&'static str, u64)>>,
+    /// Set once the first probe has finished (success, failure or timeout).
+    pub first_done: AtomicBool,
+    /// `max_components` warning is logged once per target.
+    pub cap_warned: AtomicBool,
+}
+
+impl TargetState {
+    pub fn new(config: Arc<TargetConfig>) -> Self {
+        TargetState {
+            display_url: config.prober.display_url(),
+            config,
+            record: ArcSwap::from_pointee(ProbeRecord::default()),
+            probes_total: AtomicU64::new(0),
+            failures: Default::default(),
+            duration: DurationHistogram::default(),
+            unknown_values: Mutex::new(Vec::new()),
+            first_done: AtomicBool::new(false),
+            cap_warned: AtomicBool::new(false),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Add one probe's unknown-value counts to the cumulative counters.
+    pub fn add_unknown_values(&self, seen: &[(&'static str, u64)]) {
+        if seen.is_empty() {
+            return;
+        }
+        let mut total = self
+            .unknown_values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (field, n) in seen {
+            match total.iter_mut().find(|(f, _)| f == field) {
+                Some((_, sum)) => *sum += n,
+                None => total.push((field, *n)),
+            }
+        }
+        total.sort_by_key(|(f, _)| *f);
+    }
+
+    pub fn unknown_values(&self) -> Vec<(&'static str, u64)> {
+        self.unknown_values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The status snapshot to export now: the last good one, unless it is
+    /// older than `stale_after`.
+    pub fn fresh_status(&self, record: &ProbeRecord, now: f64) -> Option<Arc<StatusSnapshot>> {
+        let last_success = record.last_success?;
+        if now - last_success > self.config.stale_after.as_secs_f64() {
+            return None;
+        }
+        record.status.clone()
+    }
+}
+
+/// The live targets, sorted by name; replaced whole on reload.
+#[derive(Debug, Default)]
+pub struct TargetSet {
+    pub targets: Vec<Arc<TargetState>>,
+}
+
+impl TargetSet {
+    pub fn get(&self, name: &str) -> Option<&Arc<TargetState>> {
+        self.targets
+            .binary_search_by(|t| t.name().cmp(name))
+            .ok()
+            .and_then(|i| self.targets.get(i))
+    }
+}
+
+/// Shared handle to the current target set.
+pub type SharedTargets = Arc<ArcSwap<TargetSet>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_and_sum() {
+        let h = DurationHistogram::default();
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_millis(300));
+        h.observe(Duration::from_secs(60));
+        let (sum, count, buckets) = h.read();
+        assert_eq!(count, 3);
+        assert!((sum - 60.303).abs() < 1e-6);
+        assert_eq!(buckets[0], (0.005, 1));
+        assert_eq!(buckets[6], (0.5, 1));
+        assert_eq!(buckets[12], (f64::INFINITY, 1));
+    }
+}
