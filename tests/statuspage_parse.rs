@@ -447,6 +447,14 @@ fn other_json_shapes_are_schema() {
 }
 
 #[test]
+fn duplicate_keys_are_schema_not_decode() {
+    // Only a key repeated within one object can fail the lenient structs.
+    let err =
+        parse_str(r#"{"page":{},"components":[],"components":null}"#).expect_err("duplicate key");
+    assert_eq!(err.reason, Reason::Schema, "{err}");
+}
+
+#[test]
 fn schema_messages_say_what_is_wrong() {
     let msg = |body: &str| parse_str(body).expect_err(body).message;
     assert!(msg("[]").contains("an array"), "{}", msg("[]"));

@@ -9,7 +9,8 @@
 //! durations and sizes are parsed, and so that a wrong value is reported by
 //! `validate` with a message that says what to write instead.
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
 use crate::probe::ProberKind;

@@ -182,7 +182,7 @@ fn decode(body: &[u8]) -> Result<Cow<'_, [u8]>, ProbeError> {
 }
 
 fn utf16_to_utf8(bytes: &[u8], big_endian: bool) -> Result<Vec<u8>, ProbeError> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(decode_error(
             "not JSON: UTF-16 body has an odd number of bytes",
         ));
@@ -712,17 +712,13 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
 }
 
 /// An object field: the object deserialised as `T`, or what was there instead.
+#[derive(Default)]
 enum Obj<T> {
+    #[default]
     Missing,
     Null,
     Object(T),
     Other(&'static str),
-}
-
-impl<T> Default for Obj<T> {
-    fn default() -> Self {
-        Obj::Missing
-    }
 }
 
 impl<T> Obj<T> {
@@ -829,6 +825,17 @@ mod tests {
         assert_eq!(indicator_severity("NONE"), Some(Severity::Operational));
         assert_eq!(incident_impact("Critical"), Some(Impact::Critical));
         assert_eq!(component_severity("down"), None);
+    }
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped() {
+        let body = br#"{"id":"abc","name":"caf\u00e9","status":3,"group":"true"}"#;
+        let row: RawComponent<'_> = serde_json::from_slice(body).unwrap_or_default();
+        assert!(matches!(row.id.0, Some(Cow::Borrowed("abc"))));
+        assert!(matches!(row.name.0.as_deref(), Some("café")));
+        assert!(matches!(row.name.0, Some(Cow::Owned(_))));
+        assert_eq!(row.status.as_str(), Some("3"));
+        assert!(row.group.0);
     }
 
     #[test]
