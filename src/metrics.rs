@@ -120,43 +120,74 @@ impl Metrics {
             // Encoding into a String only fails on a formatting bug; serve what we have.
             tracing::error!("encoding /metrics failed");
         }
-        match format {
-            Format::OpenMetrics => out,
-            Format::Text => openmetrics_to_text(&out),
-        }
+        finish_exposition(&out, format)
     }
 }
 
-/// Convert OpenMetrics text to Prometheus text 0.0.4: counter descriptors
-/// take their `_total` sample name, info families become gauges named
-/// `<name>_info`, and `# UNIT` / `# EOF` lines go.
-pub fn openmetrics_to_text(om: &str) -> String {
+/// Finish the OpenMetrics text for `format` in one pass: families without
+/// samples lose their descriptor lines (a target without incidents has no
+/// incident series, so no bare `# TYPE` either); for text 0.0.4, counter
+/// descriptors take their `_total` sample name, info families become gauges
+/// named `<name>_info`, and `# UNIT` / `# EOF` lines go.
+pub fn finish_exposition(om: &str, format: Format) -> String {
     let mut out = String::with_capacity(om.len());
+    // Descriptor lines of the current family, written once a sample shows up.
+    let mut header = String::new();
     let mut pending_help: Option<(&str, &str)> = None;
     for line in om.lines() {
         if let Some(rest) = line.strip_prefix("# HELP ") {
-            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            pending_help = Some((name, help));
+            header.clear();
+            match format {
+                Format::OpenMetrics => {
+                    header.push_str(line);
+                    header.push('\n');
+                }
+                Format::Text => {
+                    pending_help = Some(rest.split_once(' ').unwrap_or((rest, "")));
+                }
+            }
             continue;
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
-            let (suffix, kind) = match kind {
-                "counter" => ("_total", "counter"),
-                "info" => ("_info", "gauge"),
-                "unknown" => ("", "untyped"),
-                other => ("", other),
-            };
-            if let Some((help_name, help)) = pending_help.take()
-                && help_name == name
-            {
-                let _ = writeln!(out, "# HELP {name}{suffix} {help}");
+            match format {
+                Format::OpenMetrics => {
+                    header.push_str(line);
+                    header.push('\n');
+                }
+                Format::Text => {
+                    let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+                    let (suffix, kind) = match kind {
+                        "counter" => ("_total", "counter"),
+                        "info" => ("_info", "gauge"),
+                        "unknown" => ("", "untyped"),
+                        other => ("", other),
+                    };
+                    if let Some((help_name, help)) = pending_help.take()
+                        && help_name == name
+                    {
+                        let _ = writeln!(header, "# HELP {name}{suffix} {help}");
+                    }
+                    let _ = writeln!(header, "# TYPE {name}{suffix} {kind}");
+                }
             }
-            let _ = writeln!(out, "# TYPE {name}{suffix} {kind}");
             continue;
         }
-        if line.starts_with("# UNIT ") || line == "# EOF" {
+        if line.starts_with("# UNIT ") {
+            if format == Format::OpenMetrics {
+                header.push_str(line);
+                header.push('\n');
+            }
             continue;
+        }
+        if line == "# EOF" {
+            if format == Format::OpenMetrics {
+                out.push_str("# EOF\n");
+            }
+            continue;
+        }
+        if !header.is_empty() {
+            out.push_str(&header);
+            header.clear();
         }
         out.push_str(line);
         out.push('\n');
@@ -221,8 +252,14 @@ fn family<T>(
     Ok(())
 }
 
+/// Encode a gauge; whole numbers are written as integers (`1`, not `1.0`).
 fn gauge<S: EncodeLabelSet>(m: &mut MetricEncoder, labels: &S, v: f64) -> Result<(), std::fmt::Error> {
-    m.encode_family(labels)?.encode_gauge(&v)
+    let mut family = m.encode_family(labels)?;
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        family.encode_gauge(&(v as i64))
+    } else {
+        family.encode_gauge(&v)
+    }
 }
 
 fn counter<S: EncodeLabelSet>(m: &mut MetricEncoder, labels: &S, v: u64) -> Result<(), std::fmt::Error> {
@@ -431,8 +468,12 @@ mod tests {
 
     #[test]
     fn converts_counters_and_info_for_text_format() {
-        let om = "# HELP a_things Things.\n# TYPE a_things counter\na_things_total 3\n# HELP b Build.\n# TYPE b info\nb_info{v=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\n# UNIT g seconds\ng 1.5\n# EOF\n";
-        let text = openmetrics_to_text(om);
+        let om = "# HELP a_things Things.\n# TYPE a_things counter\na_things_total 3\n# HELP b Build.\n# TYPE b info\nb_info{v=\"1\"} 1\n# HELP e Empty.\n# TYPE e gauge\n# HELP g G.\n# TYPE g gauge\n# UNIT g seconds\ng 1.5\n# EOF\n";
+        assert_eq!(
+            finish_exposition(om, Format::OpenMetrics),
+            om.replace("# HELP e Empty.\n# TYPE e gauge\n", "")
+        );
+        let text = finish_exposition(om, Format::Text);
         assert_eq!(
             text,
             "# HELP a_things_total Things.\n# TYPE a_things_total counter\na_things_total 3\n# HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\ng 1.5\n"

@@ -116,7 +116,7 @@ async fn binary_serves_correct_metrics_and_exits_cleanly() {
         "upstream_exporter_config_last_reload_successful 1",
         "upstream_exporter_targets 1",
         "process_resident_memory_bytes ",
-        "upstream_probe_duration_seconds_bucket{target=\"twilio\",team=\"comms\",le=\"+Inf\"}",
+        "upstream_probe_duration_seconds_bucket{le=\"+Inf\",target=\"twilio\",team=\"comms\"} 1",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
@@ -131,13 +131,21 @@ async fn binary_serves_correct_metrics_and_exits_cleanly() {
     let om = om.text().await.unwrap();
     assert!(om.trim_end().ends_with("# EOF"));
 
-    let gz = client
+    // A client that does not inflate for us, to see the wire format.
+    let raw_client = reqwest::Client::builder()
+        .tls_backend_preconfigured(upstream_exporter::http::rustls_config(&Default::default()).unwrap())
+        .no_gzip()
+        .build()
+        .unwrap();
+    let gz = raw_client
         .get(format!("{}/metrics", exporter.base))
         .header("Accept-Encoding", "gzip")
         .send()
         .await
         .unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let compressed = gz.bytes().await.unwrap();
+    assert_eq!(&compressed[..2], &[0x1f, 0x8b], "gzip magic");
 
     if require("promtool") {
         promtool_check(&text);

@@ -9,21 +9,21 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{fixture, probe, statuspage_target};
+use common::{fixture, probe, statuspage_target_with};
 use upstream_exporter::metrics::{ExporterStatus, Format, Metrics};
 use upstream_exporter::state::{SharedTargets, TargetSet, TargetState};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Serve `body` as summary.json, probe it once, and render `/metrics`.
-async fn render_after_probe(body: Vec<u8>, extra_config: &str) -> String {
+async fn render_after_probe(body: Vec<u8>, extra_config: &str, block: &str) -> String {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/v2/summary.json"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
         .mount(&server)
         .await;
-    let config = statuspage_target(&server.uri(), extra_config);
+    let config = statuspage_target_with(&server.uri(), extra_config, block);
     let state = Arc::new(TargetState::new(config.clone()));
     let result = probe(&config).await;
     upstream_exporter::runner::publish(&state, result, Duration::from_millis(42));
@@ -100,7 +100,7 @@ async fn every_real_statuspage_fixture_is_exported_exactly() {
         let bytes = std::fs::read(&file).unwrap();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let expected = expected_components(&body);
-        let metrics = render_after_probe(bytes, "    max_components: 5000\n").await;
+        let metrics = render_after_probe(bytes, "", "max_components: 5000").await;
         assert!(metrics.contains("upstream_probe_success{target=\"t\"} 1"), "{name}: probe failed:\n{metrics}");
         let series = component_series(&metrics);
         assert_eq!(series.len(), expected.len(), "{name}: component series count");
@@ -116,7 +116,7 @@ async fn every_real_statuspage_fixture_is_exported_exactly() {
 #[tokio::test]
 async fn duo_exports_470_components_with_duplicate_names() {
     let bytes = common::fixture_bytes("statuspage/duo-components.json");
-    let metrics = render_after_probe(bytes, "").await;
+    let metrics = render_after_probe(bytes, "", "").await;
     let series = component_series(&metrics);
     assert_eq!(series.len(), 470);
     let names: Vec<&str> = metrics
@@ -134,14 +134,14 @@ async fn duo_exports_470_components_with_duplicate_names() {
 #[tokio::test]
 async fn max_components_caps_series() {
     let bytes = common::fixture_bytes("statuspage/duo-components.json");
-    let metrics = render_after_probe(bytes, "    max_components: 100\n").await;
+    let metrics = render_after_probe(bytes, "", "max_components: 100").await;
     assert_eq!(component_series(&metrics).len(), 100);
 }
 
 #[tokio::test]
 async fn metrics_snapshot_github_with_problem() {
     let bytes = common::fixture_bytes("statuspage/github-components-with-problem.json");
-    let metrics = render_after_probe(bytes, "    labels: { team: dev }\n").await;
+    let metrics = render_after_probe(bytes, "    labels: { team: dev }\n", "").await;
     // Drop what varies between runs: timestamps, the local port in the url
     // label, process figures and build identity.
     let stable: String = metrics

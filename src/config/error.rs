@@ -81,7 +81,10 @@ impl ConfigError {
 
     /// The file could not be read.
     pub fn io(path: &Path, err: &std::io::Error) -> Self {
-        ConfigError::new(path, vec![ConfigIssue::new(0, 0, format!("cannot read: {err}"))])
+        ConfigError::new(
+            path,
+            vec![ConfigIssue::new(0, 0, format!("cannot read: {err}"))],
+        )
     }
 
     /// The file the issues are about.

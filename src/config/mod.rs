@@ -17,6 +17,7 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue};
 pub use secret::Secret;
+pub use validate::{parse_duration, parse_size};
 
 use crate::probe::ProberKind;
 

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_saphyr::{Localizer, Location, RenderOptions, SnippetMode, Spanned, UserMessageFormatter};
+use serde_saphyr::{
+    Localizer, Location, RenderOptions, SnippetMode, Spanned, UserMessageFormatter,
+};
 use url::Url;
 
 use super::raw::{
@@ -244,7 +246,7 @@ fn one_line(text: &str) -> String {
 
 /// A humantime-style duration: one or more `<integer><unit>` parts,
 /// optionally separated by spaces (`30s`, `1m 30s`, `1h30m`, `500ms`, `1d`).
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("it is empty".to_owned());
@@ -252,7 +254,9 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total_nanos: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits_end == 0 {
             return Err(format!(
                 "expected a number at `{}`",
@@ -308,9 +312,9 @@ pub(super) fn format_duration(d: Duration) -> String {
     }
     let nanos = d.subsec_nanos();
     if nanos > 0 {
-        if nanos % 1_000_000 == 0 {
+        if nanos.is_multiple_of(1_000_000) {
             parts.push(format!("{}ms", nanos / 1_000_000));
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             parts.push(format!("{}us", nanos / 1_000));
         } else {
             parts.push(format!("{nanos}ns"));
@@ -322,12 +326,14 @@ pub(super) fn format_duration(d: Duration) -> String {
 /// A byte size: a plain integer, or an integer with a unit (`B`, `KB`,
 /// `MB`, `GB`, `TB` in powers of 1000; `KiB`, `MiB`, `GiB`, `TiB` in powers
 /// of 1024; case-insensitive).
-pub(super) fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("it is empty".to_owned());
     }
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     if digits_end == 0 {
         return Err("it does not start with a number".to_owned());
     }
@@ -376,9 +382,9 @@ impl ExpandError {
                 "environment variable `{name}` is not set: set it before starting the exporter, \
                  or write `$${{{name}}}` for the literal text `${{{name}}}`"
             ),
-            ExpandError::NotUnicode(name) => format!(
-                "environment variable `{name}` is not valid UTF-8: give it a UTF-8 value"
-            ),
+            ExpandError::NotUnicode(name) => {
+                format!("environment variable `{name}` is not valid UTF-8: give it a UTF-8 value")
+            }
             ExpandError::Unterminated => {
                 "`${` is not closed: write `${NAME}`, or `$$` for a literal `$`".to_owned()
             }
@@ -499,6 +505,66 @@ pub(super) fn statuspage_summary_url(base: &Url) -> Url {
     url
 }
 
+/// Move `user:password@` out of a URL into an `Authorization: Basic`
+/// value, so the stored URL (printed by `Debug`, logs and labels) carries
+/// no credentials. The request is the same: HTTP clients send URL userinfo
+/// as basic auth.
+pub(super) fn take_userinfo(url: &mut Url) -> Option<Secret> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let mut credentials = percent_decode(url.username());
+    credentials.push(b':');
+    credentials.extend(percent_decode(url.password().unwrap_or("")));
+    // Cannot fail for the http(s) URLs that reach here.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(Secret::new(format!("Basic {}", base64(&credentials))))
+}
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (k, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if k <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn is_target_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -516,9 +582,9 @@ fn is_label_name(name: &str) -> bool {
 /// RFC 9110 `token`.
 fn is_header_name(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().all(|c| {
-            c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
-        })
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
 /// A header value must not contain control characters (CR/LF would split
@@ -649,6 +715,12 @@ struct Overrides {
     insecure_skip_verify: Field<bool>,
     proxy_url: Field<Secret>,
     stale_after: Field<Duration>,
+}
+
+/// A validated prober block, plus credentials taken out of its URL.
+struct ProberOut {
+    config: ProberConfig,
+    basic_auth: Option<(Secret, Pos)>,
 }
 
 struct Ctx<'a> {
@@ -1046,7 +1118,7 @@ impl Ctx<'_> {
         let labels = self.labels(raw);
         let own = self.overrides(&raw.common());
         let prober = self.prober(raw, at, &label);
-        let bearer = self.bearer(raw, &label);
+        let bearer = self.bearer(raw, &label).flatten();
 
         // Layering: own setting, else `defaults:`, else built-in.
         let interval = effective(&own.interval, &inherited.interval, defaults::INTERVAL);
@@ -1138,34 +1210,53 @@ impl Ctx<'_> {
         };
 
         // Headers: `defaults:` ones, replaced by name by the target's own,
-        // then the bearer token as `Authorization`.
+        // then credentials (bearer token, or userinfo moved out of the URL)
+        // as `Authorization`, which the target may give only one way.
         let mut headers: Vec<(String, Secret)> = inherited
             .headers
             .iter()
-            .filter(|h| !own.headers.iter().any(|o| o.name.eq_ignore_ascii_case(&h.name)))
+            .filter(|h| {
+                !own.headers
+                    .iter()
+                    .any(|o| o.name.eq_ignore_ascii_case(&h.name))
+            })
             .chain(own.headers.iter())
             .map(|h| (h.name.clone(), h.value.clone()))
             .collect();
-        if let Some((token, token_at)) = bearer.flatten() {
-            if let Some(h) = own
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("authorization"))
-            {
+        let url_auth = prober.as_ref().and_then(|p| p.basic_auth.clone());
+        let mut ways: Vec<(&str, Pos)> = Vec::new();
+        if let Some(h) = own
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+        {
+            ways.push(("an `Authorization` header", h.pos));
+        }
+        if let Some((_, p)) = &bearer {
+            ways.push(("a bearer token", *p));
+        }
+        if let Some((_, p)) = &url_auth {
+            ways.push(("a user and password in the URL", *p));
+        }
+        ways.sort_by_key(|(_, p)| (p.line, p.column));
+        if let [(first, first_at), others @ ..] = ways.as_slice() {
+            for (other, other_at) in others {
                 self.error(
-                    token_at,
+                    *other_at,
                     format!(
-                        "{label} sets both a bearer token and an `Authorization` header (line \
-                         {}): keep one",
-                        h.pos.line
+                        "{label} gives credentials twice, as {first} (line {}) and as \
+                         {other}: keep one",
+                        first_at.line
                     ),
                 );
             }
+        }
+        let auth = bearer
+            .map(|(token, _)| Secret::new(format!("Bearer {}", token.expose())))
+            .or(url_auth.map(|(basic, _)| basic));
+        if let Some(value) = auth {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
-            headers.push((
-                "Authorization".to_owned(),
-                Secret::new(format!("Bearer {}", token.expose())),
-            ));
+            headers.push(("Authorization".to_owned(), value));
         }
 
         let (cert_file, key_file) = match client_cert {
@@ -1196,7 +1287,7 @@ impl Ctx<'_> {
             tls,
             proxy_url: proxy_url?,
             stale_after: stale_after?,
-            prober: prober?,
+            prober: prober?.config,
         })
     }
 
@@ -1308,9 +1399,7 @@ impl Ctx<'_> {
             (Some(_), Some(file)) => {
                 self.error(
                     pos(file),
-                    format!(
-                        "{label} sets both `bearer_token` and `bearer_token_file`: keep one"
-                    ),
+                    format!("{label} sets both `bearer_token` and `bearer_token_file`: keep one"),
                 );
                 None
             }
@@ -1355,7 +1444,10 @@ impl Ctx<'_> {
 
     fn check_token(&mut self, token: &str, at: Pos, key: &str) -> Option<()> {
         if token.is_empty() {
-            self.error(at, format!("`{key}` gives an empty token: provide the token"));
+            self.error(
+                at,
+                format!("`{key}` gives an empty token: provide the token"),
+            );
             return None;
         }
         if !is_header_value(token) {
@@ -1371,7 +1463,7 @@ impl Ctx<'_> {
         Some(())
     }
 
-    fn prober(&mut self, raw: &RawTarget, at: Pos, label: &str) -> Option<ProberConfig> {
+    fn prober(&mut self, raw: &RawTarget, at: Pos, label: &str) -> Option<ProberOut> {
         let blocks = raw.probers();
         match blocks.as_slice() {
             [] => {
@@ -1403,20 +1495,27 @@ impl Ctx<'_> {
                     )
                 };
                 self.error(Pos::from(second.location()), message);
-                // Still check each block, to report everything at once.
+                // Still check the supported blocks, to report everything
+                // at once.
                 for block in &blocks {
-                    let _ = self.prober_block(block, label);
+                    if !matches!(block, RawProber::Unsupported(..)) {
+                        let _ = self.prober_block(block, label);
+                    }
                 }
                 None
             }
         }
     }
 
-    fn prober_block(&mut self, block: &RawProber<'_>, label: &str) -> Option<ProberConfig> {
+    fn prober_block(&mut self, block: &RawProber<'_>, label: &str) -> Option<ProberOut> {
         match block {
-            RawProber::Statuspage(b) => self
-                .statuspage(b, label)
-                .map(ProberConfig::Statuspage),
+            RawProber::Statuspage(b) => {
+                self.statuspage(b, label)
+                    .map(|(config, basic_auth)| ProberOut {
+                        config: ProberConfig::Statuspage(config),
+                        basic_auth,
+                    })
+            }
             RawProber::Unsupported(kind, loc) => {
                 self.error(
                     Pos::from(*loc),
@@ -1434,7 +1533,7 @@ impl Ctx<'_> {
         &mut self,
         block: &Spanned<Option<RawStatuspage>>,
         label: &str,
-    ) -> Option<StatuspageConfig> {
+    ) -> Option<(StatuspageConfig, Option<(Secret, Pos)>)> {
         let Some(raw) = &block.value else {
             self.error(
                 pos(block),
@@ -1445,6 +1544,7 @@ impl Ctx<'_> {
             );
             return None;
         };
+        let mut basic_auth = None;
         let url = match &raw.url {
             None => {
                 self.error(
@@ -1460,7 +1560,10 @@ impl Ctx<'_> {
                 let text = self.text(s);
                 match text.map(|t| parse_http_url(&t, "url")) {
                     None => None,
-                    Some(Ok(base)) => Some(statuspage_summary_url(&base)),
+                    Some(Ok(mut base)) => {
+                        basic_auth = take_userinfo(&mut base).map(|b| (b, pos(s)));
+                        Some(statuspage_summary_url(&base))
+                    }
                     Some(Err(msg)) => {
                         self.error(pos(s), msg);
                         None
@@ -1479,11 +1582,12 @@ impl Ctx<'_> {
             1,
             u64::from(u32::MAX),
         );
-        Some(StatuspageConfig {
+        let config = StatuspageConfig {
             url: url?,
             components: components?,
             max_components: usize::try_from(max_components?).ok()?,
-        })
+        };
+        Some((config, basic_auth))
     }
 
     fn components(&mut self, raw: &RawComponents) -> Option<ComponentFilter> {
@@ -1541,7 +1645,10 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_duration(" 1 min "), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("1h 2m 3s 4ms"), Ok(Duration::new(3723, 4_000_000)));
+        assert_eq!(
+            parse_duration("1h 2m 3s 4ms"),
+            Ok(Duration::new(3723, 4_000_000))
+        );
         assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
     }
@@ -1584,7 +1691,10 @@ mod tests {
         assert_eq!(parse_size("1048576"), Ok(1_048_576));
         assert_eq!(parse_size("10B"), Ok(10));
         assert_eq!(parse_size("4XB").unwrap_err(), "unknown unit `XB`");
-        assert_eq!(parse_size("MiB").unwrap_err(), "it does not start with a number");
+        assert_eq!(
+            parse_size("MiB").unwrap_err(),
+            "it does not start with a number"
+        );
         assert_eq!(parse_size("").unwrap_err(), "it is empty");
         assert_eq!(parse_size("99999999TiB").unwrap_err(), "it is too large");
     }
@@ -1643,9 +1753,18 @@ mod tests {
             "EMPTY" => Ok(String::new()),
             _ => Err(VarError::NotPresent),
         };
-        assert_eq!(expand_env("a ${TOKEN} b", &env), Ok("a s3cret b".to_owned()));
-        assert_eq!(expand_env("${TOKEN}${EMPTY}", &env), Ok("s3cret".to_owned()));
-        assert_eq!(expand_env("$$HOME $${TOKEN}", &env), Ok("$HOME ${TOKEN}".to_owned()));
+        assert_eq!(
+            expand_env("a ${TOKEN} b", &env),
+            Ok("a s3cret b".to_owned())
+        );
+        assert_eq!(
+            expand_env("${TOKEN}${EMPTY}", &env),
+            Ok("s3cret".to_owned())
+        );
+        assert_eq!(
+            expand_env("$$HOME $${TOKEN}", &env),
+            Ok("$HOME ${TOKEN}".to_owned())
+        );
         assert_eq!(expand_env("^Visit$", &env), Ok("^Visit$".to_owned()));
         assert_eq!(expand_env("costs $5", &env), Ok("costs $5".to_owned()));
         assert_eq!(
@@ -1696,6 +1815,22 @@ mod tests {
     }
 
     #[test]
+    fn userinfo_becomes_basic_auth() {
+        let mut u = Url::parse("https://Aladdin:open%20sesame@example.com/x").unwrap();
+        let auth = take_userinfo(&mut u).unwrap();
+        assert_eq!(auth.expose(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(u.as_str(), "https://example.com/x");
+        let mut plain = Url::parse("https://example.com/").unwrap();
+        assert!(take_userinfo(&mut plain).is_none());
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+        assert_eq!(percent_decode("a%2Fb%zz%"), b"a/b%zz%".to_vec());
+    }
+
+    #[test]
     fn names_and_labels() {
         assert!(is_target_name("github"));
         assert!(is_target_name("a.b:c-d_e"));
@@ -1720,18 +1855,17 @@ mod tests {
         )
         .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("c.yaml:3:5: unknown key `intervall`: expected one of "), "{msg}");
+        assert!(
+            msg.starts_with("c.yaml:3:5: unknown key `intervall`: expected one of "),
+            "{msg}"
+        );
         assert!(msg.ends_with("(did you mean `interval`?)"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
     }
 
     #[test]
     fn utf8_bom_and_invalid_bytes() {
-        let ok = load(
-            b"\xEF\xBB\xBFtargets: []\n",
-            Path::new("bom.yaml"),
-        )
-        .unwrap();
+        let ok = load(b"\xEF\xBB\xBFtargets: []\n", Path::new("bom.yaml")).unwrap();
         assert!(ok.targets.is_empty());
         let err = load(b"targets: []\n# caf\xE9\n", Path::new("latin1.yaml")).unwrap_err();
         assert_eq!((err.issues()[0].line, err.issues()[0].column), (2, 6));

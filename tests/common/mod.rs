@@ -25,10 +25,18 @@ pub fn target(yaml: &str) -> Arc<TargetConfig> {
     config(yaml).targets[0].clone()
 }
 
-/// A statuspage target at `url` with fast retries, for failure tests.
+/// A statuspage target at `url` with fast retries, for failure tests;
+/// `extra` adds target-level YAML lines (indented four spaces).
 pub fn statuspage_target(url: &str, extra: &str) -> Arc<TargetConfig> {
+    statuspage_target_with(url, extra, "")
+}
+
+/// As [`statuspage_target`], with `block` added inside the `statuspage:`
+/// block as flow-mapping entries (e.g. `max_components: 10`).
+pub fn statuspage_target_with(url: &str, extra: &str, block: &str) -> Arc<TargetConfig> {
+    let block = if block.is_empty() { String::new() } else { format!(", {block}") };
     target(&format!(
-        "targets:\n  - name: t\n    interval: 30s\n    timeout: 3s\n    backoff: {{ initial: 10ms, max: 50ms }}\n{extra}    statuspage: {{ url: \"{url}\" }}\n"
+        "targets:\n  - name: t\n    interval: 30s\n    timeout: 3s\n    backoff: {{ initial: 10ms, max: 50ms }}\n{extra}    statuspage: {{ url: \"{url}\"{block} }}\n"
     ))
 }
 
