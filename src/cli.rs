@@ -21,7 +21,12 @@ Examples:
 #[command(name = "upstream-exporter", version, about, after_help = EXAMPLES)]
 pub struct Cli {
     /// Path of the configuration file.
-    #[arg(long = "config.file", env = "UPSTREAM_EXPORTER_CONFIG_FILE", default_value = "exporter.yaml", global = true)]
+    #[arg(
+        long = "config.file",
+        env = "UPSTREAM_EXPORTER_CONFIG_FILE",
+        default_value = "exporter.yaml",
+        global = true
+    )]
     pub config_file: PathBuf,
 
     /// Validate the configuration, print OK or the errors, and exit 0 or 1.
@@ -29,7 +34,11 @@ pub struct Cli {
     pub config_check: bool,
 
     /// Address to listen on for HTTP (`:PORT` listens on every interface).
-    #[arg(long = "web.listen-address", env = "UPSTREAM_EXPORTER_WEB_LISTEN_ADDRESS", default_value = ":10138")]
+    #[arg(
+        long = "web.listen-address",
+        env = "UPSTREAM_EXPORTER_WEB_LISTEN_ADDRESS",
+        default_value = ":10138"
+    )]
     pub listen_address: String,
 
     /// Path under which to expose metrics.
@@ -45,11 +54,23 @@ pub struct Cli {
     pub shutdown_timeout: Duration,
 
     /// Only log messages with at least this severity.
-    #[arg(long = "log.level", env = "UPSTREAM_EXPORTER_LOG_LEVEL", value_enum, default_value = "info", global = true)]
+    #[arg(
+        long = "log.level",
+        env = "UPSTREAM_EXPORTER_LOG_LEVEL",
+        value_enum,
+        default_value = "info",
+        global = true
+    )]
     pub log_level: LogLevel,
 
     /// Log line format.
-    #[arg(long = "log.format", env = "UPSTREAM_EXPORTER_LOG_FORMAT", value_enum, default_value = "logfmt", global = true)]
+    #[arg(
+        long = "log.format",
+        env = "UPSTREAM_EXPORTER_LOG_FORMAT",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 

@@ -91,7 +91,13 @@ pub async fn start(
         reload_rx,
         shutdown.clone(),
     ));
-    server::serve(listener, state.clone(), shutdown.clone(), opts.shutdown_timeout).await;
+    server::serve(
+        listener,
+        state.clone(),
+        shutdown.clone(),
+        opts.shutdown_timeout,
+    )
+    .await;
     state.config_loaded.store(false, Ordering::Release);
     if !runner.drain(opts.shutdown_timeout).await {
         tracing::warn!("probes still running after the shutdown grace period; exiting anyway");
@@ -105,7 +111,10 @@ async fn watch_signals(shutdown: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };

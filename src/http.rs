@@ -124,7 +124,10 @@ impl HttpClients {
             .clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients.retain(|k, _| live.iter().any(|(tls, proxy)| *tls == k.tls && *proxy == k.proxy));
+        clients.retain(|k, _| {
+            live.iter()
+                .any(|(tls, proxy)| *tls == k.tls && *proxy == k.proxy)
+        });
     }
 
     fn build(&self, key: &ClientKey) -> Result<reqwest::Client, ProbeError> {
@@ -204,11 +207,9 @@ pub fn rustls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider(),
-    )
-    .build();
+    let webpki =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build();
     let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
         Arc::new(AcceptAnyCert)
     } else {
@@ -495,7 +496,11 @@ fn is_io_break(err: &reqwest::Error) -> bool {
             use std::io::ErrorKind::*;
             if matches!(
                 io.kind(),
-                ConnectionReset | ConnectionAborted | ConnectionRefused | BrokenPipe | UnexpectedEof
+                ConnectionReset
+                    | ConnectionAborted
+                    | ConnectionRefused
+                    | BrokenPipe
+                    | UnexpectedEof
             ) {
                 return true;
             }

@@ -41,10 +41,8 @@ impl LogLevel {
 /// Install the global subscriber. Our crate logs at `level`; dependencies
 /// only at warn and above so their chatter does not drown ours.
 pub fn init(level: LogLevel, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::new(format!(
-        "warn,upstream_exporter={}",
-        level.as_filter()
-    ));
+    let filter =
+        tracing_subscriber::EnvFilter::new(format!("warn,upstream_exporter={}", level.as_filter()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -14,7 +14,11 @@ fn main() -> ExitCode {
     if cli.config_check {
         return match Config::load(&cli.config_file) {
             Ok(config) => {
-                println!("OK: {} targets in {}", config.targets.len(), cli.config_file.display());
+                println!(
+                    "OK: {} targets in {}",
+                    config.targets.len(),
+                    cli.config_file.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

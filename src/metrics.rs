@@ -25,7 +25,8 @@ use crate::state::{ProbeRecord, SharedTargets, TargetState, unix_now};
 /// Content type of the Prometheus text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Content type of OpenMetrics text.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The exposition formats `/metrics` can answer in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +254,11 @@ fn family<T>(
 }
 
 /// Encode a gauge; whole numbers are written as integers (`1`, not `1.0`).
-fn gauge<S: EncodeLabelSet>(m: &mut MetricEncoder, labels: &S, v: f64) -> Result<(), std::fmt::Error> {
+fn gauge<S: EncodeLabelSet>(
+    m: &mut MetricEncoder,
+    labels: &S,
+    v: f64,
+) -> Result<(), std::fmt::Error> {
     let mut family = m.encode_family(labels)?;
     if v.fract() == 0.0 && v.abs() < 9.0e15 {
         family.encode_gauge(&(v as i64))
@@ -262,7 +267,11 @@ fn gauge<S: EncodeLabelSet>(m: &mut MetricEncoder, labels: &S, v: f64) -> Result
     }
 }
 
-fn counter<S: EncodeLabelSet>(m: &mut MetricEncoder, labels: &S, v: u64) -> Result<(), std::fmt::Error> {
+fn counter<S: EncodeLabelSet>(
+    m: &mut MetricEncoder,
+    labels: &S,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
     m.encode_family(labels)?
         .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&v, None)
 }
@@ -282,101 +291,286 @@ impl Collector for TargetsCollector {
         let all = || loaded.iter();
         let ran = || loaded.iter().filter(|l| l.record.last_run.is_some());
 
-        family(&mut enc, "upstream_target", "Static facts about a configured target.", MetricType::Info, all(), |m, l| {
-            let t = &*l.target;
-            m.encode_info(&labels(
-                [("target", t.name()), ("prober", t.config.kind().as_str()), ("url", &t.display_url)],
-                t,
-            ))
-        })?;
-        family(&mut enc, "upstream_probe_success", "1 if the target's last probe succeeded. Refreshed every probe interval, not on scrape.", MetricType::Gauge, ran(), |m, l| {
-            gauge(m, &labels([("target", l.target.name())], &l.target), if l.record.success { 1.0 } else { 0.0 })
-        })?;
-        family(&mut enc, "upstream_probe_duration_seconds", "Wall time of each probe, retries included.", MetricType::Histogram, all(), |m, l| {
-            let (sum, count, buckets) = l.target.duration.read();
-            m.encode_family(&labels([("target", l.target.name())], &l.target))?
-                .encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
-        })?;
-        family(&mut enc, "upstream_probes", "Probes run.", MetricType::Counter, all(), |m, l| {
-            counter(m, &labels([("target", l.target.name())], &l.target), l.target.probes_total.load(Ordering::Relaxed))
-        })?;
-        family(&mut enc, "upstream_probe_failures", "Failed probes by reason (timeout, dns, connect, tls, http_status, redirect, too_large, decode, schema, rate_limited, expectation, other); a reason appears once it has occurred.", MetricType::Counter, all(), |m, l| {
-            for reason in Reason::ALL {
-                let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
-                if n > 0 {
-                    counter(m, &labels([("target", l.target.name()), ("reason", reason.as_str())], &l.target), n)?;
+        family(
+            &mut enc,
+            "upstream_target",
+            "Static facts about a configured target.",
+            MetricType::Info,
+            all(),
+            |m, l| {
+                let t = &*l.target;
+                m.encode_info(&labels(
+                    [
+                        ("target", t.name()),
+                        ("prober", t.config.kind().as_str()),
+                        ("url", &t.display_url),
+                    ],
+                    t,
+                ))
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_probe_success",
+            "1 if the target's last probe succeeded. Refreshed every probe interval, not on scrape.",
+            MetricType::Gauge,
+            ran(),
+            |m, l| {
+                gauge(
+                    m,
+                    &labels([("target", l.target.name())], &l.target),
+                    if l.record.success { 1.0 } else { 0.0 },
+                )
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_probe_duration_seconds",
+            "Wall time of each probe, retries included.",
+            MetricType::Histogram,
+            all(),
+            |m, l| {
+                let (sum, count, buckets) = l.target.duration.read();
+                m.encode_family(&labels([("target", l.target.name())], &l.target))?
+                    .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                        sum, count, &buckets, None,
+                    )
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_probes",
+            "Probes run.",
+            MetricType::Counter,
+            all(),
+            |m, l| {
+                counter(
+                    m,
+                    &labels([("target", l.target.name())], &l.target),
+                    l.target.probes_total.load(Ordering::Relaxed),
+                )
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_probe_failures",
+            "Failed probes by reason (timeout, dns, connect, tls, http_status, redirect, too_large, decode, schema, rate_limited, expectation, other); a reason appears once it has occurred.",
+            MetricType::Counter,
+            all(),
+            |m, l| {
+                for reason in Reason::ALL {
+                    let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
+                    if n > 0 {
+                        counter(
+                            m,
+                            &labels(
+                                [("target", l.target.name()), ("reason", reason.as_str())],
+                                &l.target,
+                            ),
+                            n,
+                        )?;
+                    }
                 }
-            }
-            Ok(())
-        })?;
-        family(&mut enc, "upstream_probe_last_run_timestamp_seconds", "Unix time the last probe ended.", MetricType::Gauge, ran(), |m, l| {
-            gauge(m, &labels([("target", l.target.name())], &l.target), l.record.last_run.unwrap_or(0.0))
-        })?;
-        family(&mut enc, "upstream_probe_last_success_timestamp_seconds", "Unix time of the last successful probe, 0 if none yet; the age of the status series.", MetricType::Gauge, ran(), |m, l| {
-            gauge(m, &labels([("target", l.target.name())], &l.target), l.record.last_success.unwrap_or(0.0))
-        })?;
-        family(&mut enc, "upstream_http_status_code", "HTTP status of the last answer, 0 if none arrived.", MetricType::Gauge, ran(), |m, l| {
-            gauge(m, &labels([("target", l.target.name())], &l.target), f64::from(l.record.http_status))
-        })?;
+                Ok(())
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_probe_last_run_timestamp_seconds",
+            "Unix time the last probe ended.",
+            MetricType::Gauge,
+            ran(),
+            |m, l| {
+                gauge(
+                    m,
+                    &labels([("target", l.target.name())], &l.target),
+                    l.record.last_run.unwrap_or(0.0),
+                )
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_probe_last_success_timestamp_seconds",
+            "Unix time of the last successful probe, 0 if none yet; the age of the status series.",
+            MetricType::Gauge,
+            ran(),
+            |m, l| {
+                gauge(
+                    m,
+                    &labels([("target", l.target.name())], &l.target),
+                    l.record.last_success.unwrap_or(0.0),
+                )
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_http_status_code",
+            "HTTP status of the last answer, 0 if none arrived.",
+            MetricType::Gauge,
+            ran(),
+            |m, l| {
+                gauge(
+                    m,
+                    &labels([("target", l.target.name())], &l.target),
+                    f64::from(l.record.http_status),
+                )
+            },
+        )?;
 
         // Status-page families: only targets with a fresh (not stale) snapshot.
         let fresh: Vec<(&Loaded, Arc<crate::probe::StatusSnapshot>)> = loaded
             .iter()
             .filter_map(|l| l.target.fresh_status(&l.record, now).map(|s| (l, s)))
             .collect();
-        let help_page = format!("Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage. {REFRESHED}");
-        family(&mut enc, "upstream_page_status_code", &help_page, MetricType::Gauge, fresh.iter(), |m, (l, s)| {
-            gauge(m, &labels([("target", l.target.name())], &l.target), s.page.code() as f64)
-        })?;
-        family(&mut enc, "upstream_component_status_code", "Component status on the same scale as upstream_page_status_code.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
-            for c in &s.components {
+        let help_page = format!(
+            "Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage. {REFRESHED}"
+        );
+        family(
+            &mut enc,
+            "upstream_page_status_code",
+            &help_page,
+            MetricType::Gauge,
+            fresh.iter(),
+            |m, (l, s)| {
                 gauge(
                     m,
-                    &labels([("target", l.target.name()), ("component_id", &c.id), ("component", &c.name), ("group", &c.group)], &l.target),
-                    c.status.code() as f64,
-                )?;
-            }
-            Ok(())
-        })?;
-        family(&mut enc, "upstream_incidents_open", "Open incidents by impact.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
-            for impact in Impact::ALL {
-                let n = s.incidents.iter().filter(|i| i.impact == impact).count();
-                gauge(m, &labels([("target", l.target.name()), ("impact", impact.as_str())], &l.target), n as f64)?;
-            }
-            Ok(())
-        })?;
-        family(&mut enc, "upstream_incident", "One series per open incident; gone when it is resolved.", MetricType::Info, fresh.iter(), |m, (l, s)| {
-            for i in &s.incidents {
-                m.encode_info(&labels(
-                    [("target", l.target.name()), ("incident_id", &i.id), ("name", &i.name), ("impact", i.impact.as_str()), ("status", &i.status)],
-                    &l.target,
-                ))?;
-            }
-            Ok(())
-        })?;
-        family(&mut enc, "upstream_incident_started_timestamp_seconds", "Unix time an open incident started.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
-            for i in &s.incidents {
-                if let Some(started) = i.started {
-                    gauge(m, &labels([("target", l.target.name()), ("incident_id", &i.id)], &l.target), started)?;
+                    &labels([("target", l.target.name())], &l.target),
+                    s.page.code() as f64,
+                )
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_component_status_code",
+            "Component status on the same scale as upstream_page_status_code.",
+            MetricType::Gauge,
+            fresh.iter(),
+            |m, (l, s)| {
+                for c in &s.components {
+                    gauge(
+                        m,
+                        &labels(
+                            [
+                                ("target", l.target.name()),
+                                ("component_id", &c.id),
+                                ("component", &c.name),
+                                ("group", &c.group),
+                            ],
+                            &l.target,
+                        ),
+                        c.status.code() as f64,
+                    )?;
                 }
-            }
-            Ok(())
-        })?;
-        family(&mut enc, "upstream_maintenances_active", "Maintenances the provider says are in progress.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
-            gauge(m, &labels([("target", l.target.name())], &l.target), f64::from(s.maintenances_active))
-        })?;
-        family(&mut enc, "upstream_maintenance_next_start_timestamp_seconds", "Unix time the earliest scheduled maintenance starts; absent when none is scheduled.", MetricType::Gauge, fresh.iter(), |m, (l, s)| {
-            match s.next_maintenance_start {
+                Ok(())
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_incidents_open",
+            "Open incidents by impact.",
+            MetricType::Gauge,
+            fresh.iter(),
+            |m, (l, s)| {
+                for impact in Impact::ALL {
+                    let n = s.incidents.iter().filter(|i| i.impact == impact).count();
+                    gauge(
+                        m,
+                        &labels(
+                            [("target", l.target.name()), ("impact", impact.as_str())],
+                            &l.target,
+                        ),
+                        n as f64,
+                    )?;
+                }
+                Ok(())
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_incident",
+            "One series per open incident; gone when it is resolved.",
+            MetricType::Info,
+            fresh.iter(),
+            |m, (l, s)| {
+                for i in &s.incidents {
+                    m.encode_info(&labels(
+                        [
+                            ("target", l.target.name()),
+                            ("incident_id", &i.id),
+                            ("name", &i.name),
+                            ("impact", i.impact.as_str()),
+                            ("status", &i.status),
+                        ],
+                        &l.target,
+                    ))?;
+                }
+                Ok(())
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_incident_started_timestamp_seconds",
+            "Unix time an open incident started.",
+            MetricType::Gauge,
+            fresh.iter(),
+            |m, (l, s)| {
+                for i in &s.incidents {
+                    if let Some(started) = i.started {
+                        gauge(
+                            m,
+                            &labels(
+                                [("target", l.target.name()), ("incident_id", &i.id)],
+                                &l.target,
+                            ),
+                            started,
+                        )?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_maintenances_active",
+            "Maintenances the provider says are in progress.",
+            MetricType::Gauge,
+            fresh.iter(),
+            |m, (l, s)| {
+                gauge(
+                    m,
+                    &labels([("target", l.target.name())], &l.target),
+                    f64::from(s.maintenances_active),
+                )
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_maintenance_next_start_timestamp_seconds",
+            "Unix time the earliest scheduled maintenance starts; absent when none is scheduled.",
+            MetricType::Gauge,
+            fresh.iter(),
+            |m, (l, s)| match s.next_maintenance_start {
                 Some(start) => gauge(m, &labels([("target", l.target.name())], &l.target), start),
                 None => Ok(()),
-            }
-        })?;
-        family(&mut enc, "upstream_unknown_values", "Values the exporter did not recognise (mapped to 0 unknown), by field.", MetricType::Counter, all(), |m, l| {
-            for (field, n) in l.target.unknown_values() {
-                counter(m, &labels([("target", l.target.name()), ("field", field)], &l.target), n)?;
-            }
-            Ok(())
-        })?;
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_unknown_values",
+            "Values the exporter did not recognise (mapped to 0 unknown), by field.",
+            MetricType::Counter,
+            all(),
+            |m, l| {
+                for (field, n) in l.target.unknown_values() {
+                    counter(
+                        m,
+                        &labels([("target", l.target.name()), ("field", field)], &l.target),
+                        n,
+                    )?;
+                }
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 }
@@ -389,8 +583,17 @@ struct ExporterCollector {
 
 impl Collector for ExporterCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        enc.encode_descriptor("upstream_exporter_build", "Build of the running exporter.", None, MetricType::Info)?
-            .encode_info(&[("version", VERSION), ("revision", REVISION), ("rustc", RUSTC)])?;
+        enc.encode_descriptor(
+            "upstream_exporter_build",
+            "Build of the running exporter.",
+            None,
+            MetricType::Info,
+        )?
+        .encode_info(&[
+            ("version", VERSION),
+            ("revision", REVISION),
+            ("rustc", RUSTC),
+        ])?;
         enc.encode_descriptor(
             "upstream_exporter_config_last_reload_successful",
             "1 if the last config load or reload succeeded.",
@@ -414,8 +617,16 @@ impl Collector for ExporterCollector {
         .encode_gauge(&self.targets.load().targets.len())?;
         if let Some((index, count)) = self.status.shard {
             let (index, count) = (index.to_string(), count.to_string());
-            enc.encode_descriptor("upstream_exporter_shard", "Which shard this replica is.", None, MetricType::Info)?
-                .encode_info(&[("shard_index", index.as_str()), ("shard_count", count.as_str())])?;
+            enc.encode_descriptor(
+                "upstream_exporter_shard",
+                "Which shard this replica is.",
+                None,
+                MetricType::Info,
+            )?
+            .encode_info(&[
+                ("shard_index", index.as_str()),
+                ("shard_count", count.as_str()),
+            ])?;
         }
         Ok(())
     }
@@ -430,24 +641,59 @@ impl Collector for ProcessCollector {
         let Some(p) = crate::process::read() else {
             return Ok(());
         };
-        enc.encode_descriptor("process_cpu_seconds", "Total user and system CPU time spent in seconds.", None, MetricType::Counter)?
-            .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&p.cpu_seconds, None)?;
-        enc.encode_descriptor("process_resident_memory_bytes", "Resident memory size in bytes.", None, MetricType::Gauge)?
-            .encode_gauge(&p.resident_bytes)?;
-        enc.encode_descriptor("process_virtual_memory_bytes", "Virtual memory size in bytes.", None, MetricType::Gauge)?
-            .encode_gauge(&p.virtual_bytes)?;
-        enc.encode_descriptor("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", None, MetricType::Gauge)?
-            .encode_gauge(&p.start_time_seconds)?;
+        enc.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            None,
+            MetricType::Counter,
+        )?
+        .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&p.cpu_seconds, None)?;
+        enc.encode_descriptor(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&p.resident_bytes)?;
+        enc.encode_descriptor(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&p.virtual_bytes)?;
+        enc.encode_descriptor(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&p.start_time_seconds)?;
         if let Some(fds) = p.open_fds {
-            enc.encode_descriptor("process_open_fds", "Number of open file descriptors.", None, MetricType::Gauge)?
-                .encode_gauge(&fds)?;
+            enc.encode_descriptor(
+                "process_open_fds",
+                "Number of open file descriptors.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&fds)?;
         }
         if let Some(max) = p.max_fds {
-            enc.encode_descriptor("process_max_fds", "Maximum number of open file descriptors.", None, MetricType::Gauge)?
-                .encode_gauge(&max)?;
+            enc.encode_descriptor(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&max)?;
         }
-        enc.encode_descriptor("process_threads", "Number of OS threads in the process.", None, MetricType::Gauge)?
-            .encode_gauge(&p.threads)?;
+        enc.encode_descriptor(
+            "process_threads",
+            "Number of OS threads in the process.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&p.threads)?;
         Ok(())
     }
 }
@@ -461,7 +707,9 @@ mod tests {
         assert_eq!(Format::negotiate(None), Format::Text);
         assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
         assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")),
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+            )),
             Format::OpenMetrics
         );
     }

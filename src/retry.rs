@@ -28,7 +28,11 @@ pub fn is_transient(err: &ProbeError) -> bool {
 /// The pause before the next attempt, or None to give up: the backoff's
 /// delay, stretched to `Retry-After` when the server asked for one, and only
 /// if the attempt can still finish before `deadline`.
-pub fn next_delay(err: &ProbeError, backoff: Option<Duration>, deadline: Instant) -> Option<Duration> {
+pub fn next_delay(
+    err: &ProbeError,
+    backoff: Option<Duration>,
+    deadline: Instant,
+) -> Option<Duration> {
     let delay = backoff?;
     let delay = match err.retry_after {
         Some(asked) => asked.max(delay),
@@ -89,7 +93,10 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(1);
         let mut e = err(Reason::RateLimited, Some(429));
         e.retry_after = Some(Duration::from_secs(5));
-        assert_eq!(next_delay(&e, Some(Duration::from_millis(10)), deadline), None);
+        assert_eq!(
+            next_delay(&e, Some(Duration::from_millis(10)), deadline),
+            None
+        );
         e.retry_after = Some(Duration::from_millis(200));
         assert_eq!(
             next_delay(&e, Some(Duration::from_millis(10)), deadline),

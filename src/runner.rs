@@ -219,13 +219,17 @@ impl Runner {
     pub async fn drain(&self, grace: Duration) -> bool {
         self.shutdown.cancel();
         self.tracker.close();
-        tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
     }
 }
 
 /// A random first slot within one interval.
 fn first_offset(interval: Duration) -> Duration {
-    let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
+    let nanos = u64::try_from(interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
     Duration::from_nanos(rand::rng().random_range(0..nanos))
 }
 
@@ -319,7 +323,9 @@ pub fn publish(
             let status = match success.output {
                 ProbeOutput::Status(snapshot) => {
                     state.add_unknown_values(&snapshot.unknown_values);
-                    if snapshot.components_capped > 0 && !state.cap_warned.swap(true, Ordering::Relaxed) {
+                    if snapshot.components_capped > 0
+                        && !state.cap_warned.swap(true, Ordering::Relaxed)
+                    {
                         tracing::warn!(
                             target = %name,
                             max_components = state.config_max_components(),

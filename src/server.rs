@@ -86,7 +86,10 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("HTTP connections still open after the shutdown grace period");
     }
 }
@@ -185,7 +188,10 @@ fn ready(state: &AppState) -> Response<Body> {
     if loaded && state.runner.ready() {
         text(StatusCode::OK, "Ready\n")
     } else if !loaded {
-        text(StatusCode::SERVICE_UNAVAILABLE, "Not ready: config not loaded\n")
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: config not loaded\n",
+        )
     } else {
         text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -300,11 +306,19 @@ fn landing_page(state: &AppState) -> String {
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    respond(status, "text/plain; charset=utf-8", body.into().into_bytes())
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        body.into().into_bytes(),
+    )
 }
 
 fn html(body: String) -> Response<Body> {
-    respond(StatusCode::OK, "text/html; charset=utf-8", body.into_bytes())
+    respond(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        body.into_bytes(),
+    )
 }
 
 fn json(value: serde_json::Value) -> Response<Body> {

@@ -49,7 +49,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str, within: Duration) {
         {
             return;
         }
-        assert!(Instant::now() < deadline, "exporter not ready within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "exporter not ready within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -62,14 +65,22 @@ fn promtool_check(body: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn promtool");
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let complaints = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success() && complaints.trim().is_empty(), "promtool complained:\n{complaints}");
+    assert!(
+        out.status.success() && complaints.trim().is_empty(),
+        "promtool complained:\n{complaints}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,10 +108,18 @@ async fn binary_serves_correct_metrics_and_exits_cleanly() {
     let client = http_client();
     wait_ready(&client, &exporter.base, Duration::from_secs(10)).await;
 
-    let healthy = client.get(format!("{}/-/healthy", exporter.base)).send().await.unwrap();
+    let healthy = client
+        .get(format!("{}/-/healthy", exporter.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(healthy.status(), 200);
 
-    let response = client.get(format!("{}/metrics", exporter.base)).send().await.unwrap();
+    let response = client
+        .get(format!("{}/metrics", exporter.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -123,17 +142,27 @@ async fn binary_serves_correct_metrics_and_exits_cleanly() {
 
     let om = client
         .get(format!("{}/metrics", exporter.base))
-        .header("Accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")
+        .header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )
         .send()
         .await
         .unwrap();
-    assert!(om.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(
+        om.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
     let om = om.text().await.unwrap();
     assert!(om.trim_end().ends_with("# EOF"));
 
     // A client that does not inflate for us, to see the wire format.
     let raw_client = reqwest::Client::builder()
-        .tls_backend_preconfigured(upstream_exporter::http::rustls_config(&Default::default()).unwrap())
+        .tls_backend_preconfigured(
+            upstream_exporter::http::rustls_config(&Default::default()).unwrap(),
+        )
         .no_gzip()
         .build()
         .unwrap();
@@ -162,7 +191,10 @@ async fn binary_serves_correct_metrics_and_exits_cleanly() {
         if let Some(code) = exporter.child.try_wait().unwrap() {
             break code;
         }
-        assert!(Instant::now() < deadline, "exporter did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "exporter did not exit after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "exit status {exit:?}");
@@ -172,9 +204,16 @@ async fn binary_serves_correct_metrics_and_exits_cleanly() {
 fn config_check_prints_ok_or_errors() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yaml");
-    std::fs::write(&good, "targets:\n  - name: a\n    statuspage: { url: \"https://status.example.com\" }\n").unwrap();
+    std::fs::write(
+        &good,
+        "targets:\n  - name: a\n    statuspage: { url: \"https://status.example.com\" }\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_upstream-exporter"))
-        .args(["--config.check", &format!("--config.file={}", good.display())])
+        .args([
+            "--config.check",
+            &format!("--config.file={}", good.display()),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -183,7 +222,10 @@ fn config_check_prints_ok_or_errors() {
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "targets:\n  - name: a\n    intervall: 10s\n    statuspage: { url: \"https://status.example.com\" }\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_upstream-exporter"))
-        .args(["--config.check", &format!("--config.file={}", bad.display())])
+        .args([
+            "--config.check",
+            &format!("--config.file={}", bad.display()),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

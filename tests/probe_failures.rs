@@ -32,7 +32,9 @@ async fn server_with(template: ResponseTemplate) -> MockServer {
 #[tokio::test]
 async fn not_found_is_http_status_and_not_retried() {
     let server = server_with(ResponseTemplate::new(404)).await;
-    let err = probe(&statuspage_target(&server.uri(), "")).await.unwrap_err();
+    let err = probe(&statuspage_target(&server.uri(), ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, Reason::HttpStatus);
     assert_eq!(err.http_status, Some(404));
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -62,7 +64,9 @@ async fn two_500s_then_200_is_retried_to_success() {
 #[tokio::test]
 async fn persistent_500_fails_after_retries() {
     let server = server_with(ResponseTemplate::new(503)).await;
-    let err = probe(&statuspage_target(&server.uri(), "    retries: 2\n")).await.unwrap_err();
+    let err = probe(&statuspage_target(&server.uri(), "    retries: 2\n"))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, Reason::HttpStatus);
     assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }
@@ -85,7 +89,10 @@ async fn rate_limited_waits_for_retry_after_then_succeeds() {
         .await;
     let started = Instant::now();
     probe(&statuspage_target(&server.uri(), "")).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was not honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was not honoured"
+    );
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
@@ -93,7 +100,9 @@ async fn rate_limited_waits_for_retry_after_then_succeeds() {
 async fn retry_after_beyond_the_timeout_fails_fast_as_rate_limited() {
     let server = server_with(ResponseTemplate::new(429).insert_header("Retry-After", "120")).await;
     let started = Instant::now();
-    let err = probe(&statuspage_target(&server.uri(), "")).await.unwrap_err();
+    let err = probe(&statuspage_target(&server.uri(), ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, Reason::RateLimited);
     assert_eq!(err.retry_after, Some(Duration::from_secs(120)));
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -113,13 +122,19 @@ async fn server_that_never_answers_times_out_within_bound() {
             held.push(stream);
         }
     });
-    let target = statuspage_target(&format!("http://{addr}"), "    timeout: 1s\n    interval: 5s\n");
+    let target = statuspage_target(
+        &format!("http://{addr}"),
+        "    timeout: 1s\n    interval: 5s\n",
+    );
     let started = Instant::now();
     let err = probe(&target).await.unwrap_err();
     let elapsed = started.elapsed();
     assert_eq!(err.reason, Reason::Timeout);
     assert!(err.message.contains("1s"), "{}", err.message);
-    assert!(elapsed >= Duration::from_millis(950) && elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(950) && elapsed < Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
     holder.abort();
 }
 
@@ -133,24 +148,38 @@ async fn connection_refused_is_connect() {
 
 #[tokio::test]
 async fn html_answer_is_decode() {
-    let html = "<!DOCTYPE html><html><head><title>Status</title></head><body>We moved</body></html>";
+    let html =
+        "<!DOCTYPE html><html><head><title>Status</title></head><body>We moved</body></html>";
     let server = server_with(ResponseTemplate::new(200).set_body_raw(html, "text/html")).await;
-    let err = probe(&statuspage_target(&server.uri(), "")).await.unwrap_err();
+    let err = probe(&statuspage_target(&server.uri(), ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, Reason::Decode);
     assert_eq!(err.http_status, Some(200));
 }
 
 #[tokio::test]
 async fn json_of_another_shape_is_schema() {
-    let server = server_with(ResponseTemplate::new(200).set_body_raw(r#"{"status":"ok","checks":[]}"#, "application/json")).await;
-    let err = probe(&statuspage_target(&server.uri(), "")).await.unwrap_err();
+    let server = server_with(
+        ResponseTemplate::new(200)
+            .set_body_raw(r#"{"status":"ok","checks":[]}"#, "application/json"),
+    )
+    .await;
+    let err = probe(&statuspage_target(&server.uri(), ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, Reason::Schema);
 }
 
 #[tokio::test]
 async fn body_over_max_body_size_is_too_large() {
     let server = server_with(ResponseTemplate::new(200).set_body_bytes(github())).await;
-    let err = probe(&statuspage_target(&server.uri(), "    max_body_size: 1KiB\n")).await.unwrap_err();
+    let err = probe(&statuspage_target(
+        &server.uri(),
+        "    max_body_size: 1KiB\n",
+    ))
+    .await
+    .unwrap_err();
     assert_eq!(err.reason, Reason::TooLarge);
 }
 
@@ -163,14 +192,22 @@ async fn gzip_that_inflates_past_the_limit_is_too_large() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&inflated).unwrap();
     let compressed = gz.finish().unwrap();
-    assert!(compressed.len() < 64 * 1024, "test body should be small on the wire");
+    assert!(
+        compressed.len() < 64 * 1024,
+        "test body should be small on the wire"
+    );
     let server = server_with(
         ResponseTemplate::new(200)
             .insert_header("Content-Encoding", "gzip")
             .set_body_raw(compressed, "application/json"),
     )
     .await;
-    let err = probe(&statuspage_target(&server.uri(), "    max_body_size: 1MiB\n")).await.unwrap_err();
+    let err = probe(&statuspage_target(
+        &server.uri(),
+        "    max_body_size: 1MiB\n",
+    ))
+    .await
+    .unwrap_err();
     assert_eq!(err.reason, Reason::TooLarge, "{err}");
 }
 
@@ -188,9 +225,20 @@ async fn gzip_within_the_limit_is_inflated_and_parsed() {
     let upstream_exporter::probe::ProbeOutput::Status(s) = ok.output;
     assert_eq!(s.components.len(), 12);
     let req = &server.received_requests().await.unwrap()[0];
-    assert!(req.headers.get("accept-encoding").is_some_and(|v| v.to_str().unwrap().contains("gzip")));
+    assert!(
+        req.headers
+            .get("accept-encoding")
+            .is_some_and(|v| v.to_str().unwrap().contains("gzip"))
+    );
     assert_eq!(req.headers.get("accept").unwrap(), "application/json");
-    assert!(req.headers.get("user-agent").unwrap().to_str().unwrap().starts_with("upstream-exporter/"));
+    assert!(
+        req.headers
+            .get("user-agent")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("upstream-exporter/")
+    );
 }
 
 #[tokio::test]
@@ -200,6 +248,8 @@ async fn redirect_loop_is_redirect() {
         .respond_with(ResponseTemplate::new(302).insert_header("Location", "/api/v2/summary.json"))
         .mount(&server)
         .await;
-    let err = probe(&statuspage_target(&server.uri(), "")).await.unwrap_err();
+    let err = probe(&statuspage_target(&server.uri(), ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.reason, Reason::Redirect, "{err}");
 }

@@ -28,7 +28,9 @@ async fn render_after_probe(body: Vec<u8>, extra_config: &str, block: &str) -> S
     let result = probe(&config).await;
     upstream_exporter::runner::publish(&state, result, Duration::from_millis(42));
     let targets = SharedTargets::default();
-    targets.store(Arc::new(TargetSet { targets: vec![state] }));
+    targets.store(Arc::new(TargetSet {
+        targets: vec![state],
+    }));
     Metrics::new(targets, Arc::new(ExporterStatus::default())).render(Format::Text)
 }
 
@@ -94,20 +96,36 @@ async fn every_real_statuspage_fixture_is_exported_exactly() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 26, "expected every shared fixture copied, found {}", files.len());
+    assert!(
+        files.len() >= 26,
+        "expected every shared fixture copied, found {}",
+        files.len()
+    );
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(&file).unwrap();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let expected = expected_components(&body);
         let metrics = render_after_probe(bytes, "", "max_components: 5000").await;
-        assert!(metrics.contains("upstream_probe_success{target=\"t\"} 1"), "{name}: probe failed:\n{metrics}");
+        assert!(
+            metrics.contains("upstream_probe_success{target=\"t\"} 1"),
+            "{name}: probe failed:\n{metrics}"
+        );
         let series = component_series(&metrics);
-        assert_eq!(series.len(), expected.len(), "{name}: component series count");
+        assert_eq!(
+            series.len(),
+            expected.len(),
+            "{name}: component series count"
+        );
         let mut seen = HashSet::new();
         for (id, code) in &series {
-            assert!(seen.insert(id.clone()), "{name}: two series for component {id}");
-            let (_, want) = expected.get(id).unwrap_or_else(|| panic!("{name}: exported unexpected {id}"));
+            assert!(
+                seen.insert(id.clone()),
+                "{name}: two series for component {id}"
+            );
+            let (_, want) = expected
+                .get(id)
+                .unwrap_or_else(|| panic!("{name}: exported unexpected {id}"));
             assert_eq!(code, want, "{name}: component {id}");
         }
     }
@@ -128,7 +146,10 @@ async fn duo_exports_470_components_with_duplicate_names() {
         })
         .collect();
     let distinct: HashSet<&str> = names.iter().copied().collect();
-    assert!(distinct.len() < names.len(), "Duo repeats names; all must be present");
+    assert!(
+        distinct.len() < names.len(),
+        "Duo repeats names; all must be present"
+    );
 }
 
 #[tokio::test]

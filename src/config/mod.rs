@@ -134,8 +134,7 @@ pub struct ComponentFilter {
 impl ComponentFilter {
     /// Whether a component with this id and name is exported.
     pub fn allows(&self, id: &str, name: &str) -> bool {
-        let included =
-            self.include.is_empty() || self.include.iter().any(|m| m.matches(id, name));
+        let included = self.include.is_empty() || self.include.iter().any(|m| m.matches(id, name));
         included && !self.exclude.iter().any(|m| m.matches(id, name))
     }
 }

@@ -176,6 +176,9 @@ fn friendly_yaml_message(msg: &str) -> String {
         }
         return out;
     }
+    if msg.starts_with("duplicate mapping key") {
+        return format!("{msg}: the key is already given above in the same mapping; keep one");
+    }
     match msg {
         "expected mapping start" => {
             "expected a mapping here (`key: value` lines, or `{ key: value }`)".to_owned()

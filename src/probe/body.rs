@@ -380,7 +380,11 @@ pub fn join_path(base: &url::Url, segments: &[&str]) -> url::Url {
     };
     if !joined {
         // A cannot-be-a-base URL (never an http(s) URL); best effort.
-        let path = format!("{}/{}", base.path().trim_end_matches('/'), segments.join("/"));
+        let path = format!(
+            "{}/{}",
+            base.path().trim_end_matches('/'),
+            segments.join("/")
+        );
         url.set_path(&path);
     }
     url
@@ -467,8 +471,9 @@ mod tests {
 
     #[test]
     fn lenient_values() {
-        let v: Value = serde_json::from_str(r#"{"a":" x ","b":7,"c":"12","d":2.0,"e":"1","f":[1]}"#)
-            .unwrap_or_default();
+        let v: Value =
+            serde_json::from_str(r#"{"a":" x ","b":7,"c":"12","d":2.0,"e":"1","f":[1]}"#)
+                .unwrap_or_default();
         assert_eq!(text(v.get("a")).as_deref(), Some("x"));
         assert_eq!(text(v.get("b")).as_deref(), Some("7"));
         assert_eq!(text(v.get("f")), None);
@@ -484,7 +489,10 @@ mod tests {
     fn slugs() {
         assert_eq!(slug("Apps/Integrations/APIs"), "apps-integrations-apis");
         assert_eq!(slug("  Login/SSO "), "login-sso");
-        assert_eq!(slug("Workspace/Org Administration"), "workspace-org-administration");
+        assert_eq!(
+            slug("Workspace/Org Administration"),
+            "workspace-org-administration"
+        );
         assert_eq!(slug("///"), "");
     }
 

@@ -145,9 +145,7 @@ pub fn parse_page(body: &[u8], what: &str) -> Result<Page, ProbeError> {
     let mut value = decode_json_body(body)?;
     let top = expect_object(&value, what)?;
     if !top.contains_key("data") {
-        return Err(schema_error(format!(
-            "no `data` key: not {what}"
-        )));
+        return Err(schema_error(format!("no `data` key: not {what}")));
     }
     list_field(top, "data")?;
     let pagination = object_field(top, "meta")?
@@ -164,8 +162,7 @@ pub fn parse_page(body: &[u8], what: &str) -> Result<Page, ProbeError> {
         .and_then(Value::as_object)
         .and_then(|links| text(links.get("next_page")))
         .is_some();
-    let has_next = next_link
-        || matches!((current_page, total_pages), (Some(c), Some(t)) if c < t);
+    let has_next = next_link || matches!((current_page, total_pages), (Some(c), Some(t)) if c < t);
     let data = match value.as_object_mut().and_then(|m| m.remove("data")) {
         Some(Value::Array(rows)) => rows,
         _ => Vec::new(),
@@ -205,8 +202,7 @@ pub async fn fetch_pages(
 pub async fn probe(ctx: &ProbeContext<'_>, cfg: &CachetConfig) -> Result<ProbeSuccess, ProbeError> {
     let (components, _) =
         fetch_pages(ctx, &cfg.components_url(), "a Cachet components body").await?;
-    let groups = match fetch_pages(ctx, &cfg.groups_url(), "a Cachet component groups body").await
-    {
+    let groups = match fetch_pages(ctx, &cfg.groups_url(), "a Cachet component groups body").await {
         Ok((pages, _)) => pages,
         // No groups API on this Cachet: group labels stay "".
         Err(e) if e.http_status == Some(404) => Vec::new(),
@@ -217,7 +213,10 @@ pub async fn probe(ctx: &ProbeContext<'_>, cfg: &CachetConfig) -> Result<ProbeSu
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    Ok(success(status, build(&components, &groups, &incidents, cfg, now)))
+    Ok(success(
+        status,
+        build(&components, &groups, &incidents, cfg, now),
+    ))
 }
 
 /// Parse raw page bodies of the three endpoints (each in page order) and
@@ -278,7 +277,9 @@ pub fn build(
             .cloned()
             .unwrap_or_default();
         snap.components.push(Component {
-            name: text(row.get("name")).unwrap_or_else(|| id.clone()).into_owned(),
+            name: text(row.get("name"))
+                .unwrap_or_else(|| id.clone())
+                .into_owned(),
             id: id.into_owned(),
             group,
             status,
@@ -338,7 +339,9 @@ fn incident(
         _ => Impact::None,
     };
     snap.incidents.push(Incident {
-        name: text(row.get("name")).unwrap_or_else(|| id.clone()).into_owned(),
+        name: text(row.get("name"))
+            .unwrap_or_else(|| id.clone())
+            .into_owned(),
         id: id.into_owned(),
         impact,
         status: word.to_owned(),

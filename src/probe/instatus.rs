@@ -37,8 +37,8 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::body::{
-    decode_json_body, expect_object, finish_components, is_one_of, items, join_path,
-    keep_earliest, list_field, lookup, object_field, schema_error, success, text, timestamp,
+    decode_json_body, expect_object, finish_components, is_one_of, items, join_path, keep_earliest,
+    list_field, lookup, object_field, schema_error, success, text, timestamp,
 };
 use super::{
     Component, Impact, Incident, ProbeContext, ProbeError, ProbeSuccess, Severity, StatusSnapshot,
@@ -104,7 +104,10 @@ pub fn component_severity(word: &str) -> Option<Severity> {
 }
 
 /// Fetch `summary.json` and `components.json` and parse them.
-pub async fn probe(ctx: &ProbeContext<'_>, cfg: &InstatusConfig) -> Result<ProbeSuccess, ProbeError> {
+pub async fn probe(
+    ctx: &ProbeContext<'_>,
+    cfg: &InstatusConfig,
+) -> Result<ProbeSuccess, ProbeError> {
     let summary = ctx.get(&cfg.summary_url()).await?;
     let components = ctx.get(&cfg.components_url()).await?;
     let snapshot = parse(&summary.body, &components.body, cfg)
@@ -205,9 +208,9 @@ fn group_ref(row: &Map<String, Value>) -> GroupRef {
                 None => id.map_or(GroupRef::None, GroupRef::Id),
             }
         }
-        Some(v @ Value::String(_)) => text(Some(v)).map_or(GroupRef::None, |s| {
-            GroupRef::Id(s.into_owned())
-        }),
+        Some(v @ Value::String(_)) => {
+            text(Some(v)).map_or(GroupRef::None, |s| GroupRef::Id(s.into_owned()))
+        }
         _ => text(row.get("parentId"))
             .or_else(|| text(row.get("groupId")))
             .map_or(GroupRef::None, |s| GroupRef::Id(s.into_owned())),
@@ -295,9 +298,7 @@ fn collect_components(rows: &[Value], snap: &mut StatusSnapshot) {
 /// Last non-empty path segment of a URL string.
 fn id_from_url(url: &str) -> Option<String> {
     let path = url.split(['?', '#']).next().unwrap_or_default();
-    path.rsplit('/')
-        .find(|s| !s.is_empty())
-        .map(str::to_owned)
+    path.rsplit('/').find(|s| !s.is_empty()).map(str::to_owned)
 }
 
 fn open_incidents(list: &[Value], snap: &mut StatusSnapshot) {

@@ -5,6 +5,14 @@
 //! from fetching (`parse_*` functions take bytes) so that fixtures, fuzzers
 //! and benchmarks exercise exactly the code the daemon runs.
 
+pub mod body;
+pub mod cachet;
+pub mod google_cloud;
+pub mod heroku;
+pub mod instatus;
+pub mod salesforce;
+pub mod slack;
+pub mod statusio;
 pub mod statuspage;
 
 use std::fmt;
@@ -317,8 +325,8 @@ pub async fn run(ctx: &ProbeContext<'_>) -> Result<ProbeSuccess, ProbeError> {
     match &ctx.target.prober {
         ProberConfig::Statuspage(cfg) => {
             let fetched = ctx.get(&cfg.url).await?;
-            let snapshot = statuspage::parse(&fetched.body, cfg)
-                .map_err(|e| e.with_status(fetched.status))?;
+            let snapshot =
+                statuspage::parse(&fetched.body, cfg).map_err(|e| e.with_status(fetched.status))?;
             Ok(ProbeSuccess {
                 http_status: fetched.status,
                 output: ProbeOutput::Status(snapshot),

@@ -116,7 +116,10 @@ pub fn parse(body: &[u8], cfg: &SlackConfig) -> Result<StatusSnapshot, ProbeErro
     for item in active {
         let Value::Object(item) = item else { continue };
         let word = text(item.get("status"));
-        if word.as_deref().is_some_and(|w| is_one_of(&NOT_IN_PROGRESS, w)) {
+        if word
+            .as_deref()
+            .is_some_and(|w| is_one_of(&NOT_IN_PROGRESS, w))
+        {
             continue;
         }
         any_item = true;
@@ -129,7 +132,9 @@ pub fn parse(body: &[u8], cfg: &SlackConfig) -> Result<StatusSnapshot, ProbeErro
             }
         };
         for name in items(item.get("services")) {
-            let Some(name) = text(Some(name)) else { continue };
+            let Some(name) = text(Some(name)) else {
+                continue;
+            };
             let key = slug(&name);
             let slot = match services.iter_mut().find(|(s, _)| slug(s) == key) {
                 Some(slot) => slot,
@@ -190,7 +195,9 @@ fn push_incident(
         _ => Impact::None,
     };
     snap.incidents.push(Incident {
-        name: text(item.get("title")).unwrap_or_else(|| id.clone()).into_owned(),
+        name: text(item.get("title"))
+            .unwrap_or_else(|| id.clone())
+            .into_owned(),
         id: id.into_owned(),
         impact,
         status: status.map_or_else(|| "active".to_owned(), str::to_lowercase),

@@ -79,7 +79,10 @@ pub fn code_severity(code: i64) -> Option<Severity> {
 }
 
 /// Fetch the page's status and parse it.
-pub async fn probe(ctx: &ProbeContext<'_>, cfg: &StatusioConfig) -> Result<ProbeSuccess, ProbeError> {
+pub async fn probe(
+    ctx: &ProbeContext<'_>,
+    cfg: &StatusioConfig,
+) -> Result<ProbeSuccess, ProbeError> {
     let fetched = ctx.get(&cfg.url()).await?;
     let snapshot = parse(&fetched.body, cfg).map_err(|e| e.with_status(fetched.status))?;
     Ok(success(fetched.status, snapshot))
@@ -104,7 +107,10 @@ pub fn parse(body: &[u8], cfg: &StatusioConfig) -> Result<StatusSnapshot, ProbeE
     let mut snap = StatusSnapshot::default();
     components(rows, &mut snap);
     let worst = finish_components(&mut snap, &cfg.components, cfg.max_components);
-    snap.page = match overall.and_then(|o| o.get("status_code")).filter(|v| !v.is_null()) {
+    snap.page = match overall
+        .and_then(|o| o.get("status_code"))
+        .filter(|v| !v.is_null())
+    {
         None => worst,
         Some(v) => match int(Some(v)).and_then(code_severity) {
             Some(sev) => sev,
@@ -144,8 +150,7 @@ fn components(rows: &[Value], snap: &mut StatusSnapshot) {
             let Value::Object(container) = container else {
                 continue;
             };
-            let Some(cid) = text(container.get("id")).or_else(|| text(container.get("_id")))
-            else {
+            let Some(cid) = text(container.get("id")).or_else(|| text(container.get("_id"))) else {
                 continue;
             };
             let status = severity_of(container, snap);
@@ -221,7 +226,9 @@ fn open_incidents(list: &[Value], snap: &mut StatusSnapshot) {
         };
         let status = state_word(latest.and_then(|m| int(m.get("state"))));
         snap.incidents.push(Incident {
-            name: text(inc.get("name")).unwrap_or_else(|| id.clone()).into_owned(),
+            name: text(inc.get("name"))
+                .unwrap_or_else(|| id.clone())
+                .into_owned(),
             id: id.into_owned(),
             impact,
             status,

@@ -34,9 +34,13 @@ pub fn statuspage_target(url: &str, extra: &str) -> Arc<TargetConfig> {
 /// As [`statuspage_target`], with `block` added inside the `statuspage:`
 /// block as flow-mapping entries (e.g. `max_components: 10`).
 pub fn statuspage_target_with(url: &str, extra: &str, block: &str) -> Arc<TargetConfig> {
-    let block = if block.is_empty() { String::new() } else { format!(", {block}") };
+    let block = if block.is_empty() {
+        String::new()
+    } else {
+        format!(", {block}")
+    };
     target(&format!(
-        "targets:\n  - name: t\n    interval: 30s\n    timeout: 3s\n    backoff: {{ initial: 10ms, max: 50ms }}\n{extra}    statuspage: {{ url: \"{url}\"{block} }}\n"
+        "defaults:\n  interval: 30s\n  timeout: 3s\n  backoff: {{ initial: 10ms, max: 50ms }}\ntargets:\n  - name: t\n{extra}    statuspage: {{ url: \"{url}\"{block} }}\n"
     ))
 }
 
