@@ -86,13 +86,14 @@ def main():
     tmp = tempfile.mkdtemp()
     cfg = os.path.join(tmp, "exporter.yaml")
     with open(cfg, "w") as f:
-        f.write(f"defaults:\n  interval: {args.interval}s\n  timeout: {min(5, args.interval / 2)}s\n")
+        interval_ms = int(args.interval * 1000)
+        f.write(f"defaults:\n  interval: {interval_ms}ms\n  timeout: {min(5000, interval_ms // 2)}ms\n")
         f.write("per_host_concurrency: 16\ntargets:\n")
         for i in range(args.targets):
             f.write(f"  - name: t{i}\n    statuspage: {{ url: \"http://127.0.0.1:{up}/p{i}\" }}\n")
     port = free_port()
     proc = subprocess.Popen([args.binary, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
-                             "--log.level=warn"], stderr=subprocess.DEVNULL)
+                             "--log.level=warn"])
     try:
         time.sleep(warmup)
         m0 = scrape(port)
