@@ -1,5 +1,13 @@
 //! The long-running exporter: load config, start the runner and the server,
 //! reload on request, drain on SIGTERM/SIGINT.
+//!
+//! Reloads come from `POST /-/reload`, SIGHUP, and a poll of the config
+//! file's content. Whatever the trigger, one complete read of the file is
+//! validated whole and either applied (reconcile by diff) or rejected with
+//! the running config left untouched. The poll acts only on content that
+//! reads the same twice in a row a moment apart and is not empty, so a
+//! writer that truncates and then writes is not caught half-way while it
+//! is still writing (see [`FileWatch`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,11 +21,15 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigError};
 use crate::http::HttpClients;
 use crate::metrics::{ExporterStatus, Metrics};
-use crate::runner::Runner;
+use crate::runner::{ProbeHook, Runner};
 use crate::server::{self, AppState, ReloadRequest};
 
 /// How often the config file is checked for changed content.
-const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(3);
+pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(3);
+/// Changed content is re-read after this to see whether a writer is done.
+const SETTLE_DELAY: Duration = Duration::from_millis(500);
+/// Re-reads per poll tick while the content keeps changing.
+const SETTLE_ATTEMPTS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -39,6 +51,25 @@ pub struct DaemonOptions {
     pub listen_address: String,
     pub telemetry_path: String,
     pub shutdown_timeout: Duration,
+}
+
+/// Parts [`start`] builds itself, which in-process tests replace: a client
+/// pool with a fake DNS resolver, a probe hook, a faster file poll.
+pub struct Parts {
+    pub clients: HttpClients,
+    #[doc(hidden)]
+    pub probe_hook: Option<ProbeHook>,
+    pub config_poll_interval: Duration,
+}
+
+impl Default for Parts {
+    fn default() -> Self {
+        Parts {
+            clients: HttpClients::new(),
+            probe_hook: None,
+            config_poll_interval: CONFIG_POLL_INTERVAL,
+        }
+    }
 }
 
 /// Run until SIGTERM/SIGINT. Returns Err only for start-up failures.
@@ -64,8 +95,25 @@ pub async fn start(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) {
+    start_with(opts, config, listener, shutdown, Parts::default()).await;
+}
+
+/// [`start`] with some parts supplied by the caller. Returns once
+/// `shutdown` is cancelled and the drain has finished or its grace period
+/// (`shutdown_timeout`, shared by HTTP connections and probes) is over.
+pub async fn start_with(
+    opts: DaemonOptions,
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    parts: Parts,
+) {
     let status = Arc::new(ExporterStatus::default());
-    let runner = Arc::new(Runner::new(HttpClients::new(), shutdown.child_token()));
+    let runner = Arc::new(Runner::with_hook(
+        parts.clients,
+        shutdown.child_token(),
+        parts.probe_hook,
+    ));
     let stats = runner.apply(&config);
     status.record_reload(true);
     tracing::info!(
@@ -85,21 +133,26 @@ pub async fn start(
         config_loaded: true.into(),
     });
     let reloader = tokio::spawn(reload_loop(
-        opts.config_file.clone(),
-        runner.clone(),
-        status,
+        Reloader {
+            path: opts.config_file.clone(),
+            runner: runner.clone(),
+            status,
+        },
         reload_rx,
+        parts.config_poll_interval,
         shutdown.clone(),
     ));
-    server::serve(
-        listener,
-        state.clone(),
-        shutdown.clone(),
-        opts.shutdown_timeout,
-    )
-    .await;
-    state.config_loaded.store(false, Ordering::Release);
-    if !runner.drain(opts.shutdown_timeout).await {
+    let grace = opts.shutdown_timeout;
+    let serve = server::serve(listener, state.clone(), shutdown.clone(), grace);
+    // Probes drain at the same time as HTTP connections, so the whole
+    // shutdown fits in one grace period.
+    let drain = async {
+        shutdown.cancelled().await;
+        state.config_loaded.store(false, Ordering::Release);
+        runner.drain(grace).await
+    };
+    let ((), drained) = tokio::join!(serve, drain);
+    if !drained {
         tracing::warn!("probes still running after the shutdown grace period; exiting anyway");
     }
     reloader.abort();
@@ -130,71 +183,48 @@ async fn watch_signals(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-/// Reloads from `POST /-/reload`, SIGHUP, and changed file content.
-async fn reload_loop(
+/// What a reload touches.
+struct Reloader {
     path: PathBuf,
     runner: Arc<Runner>,
     status: Arc<ExporterStatus>,
-    mut requests: mpsc::Receiver<ReloadRequest>,
-    shutdown: CancellationToken,
-) {
-    let mut last_checksum = checksum_of(&path);
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut poll = tokio::time::interval(CONFIG_POLL_INTERVAL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        #[cfg(unix)]
-        let sighup = async {
-            match hangup.as_mut() {
-                Some(h) => h.recv().await,
-                None => std::future::pending().await,
+}
+
+impl Reloader {
+    /// An explicit reload (HTTP or SIGHUP): read the file now and apply it.
+    fn reload_now(&self, watch: &mut FileWatch) -> Result<(), String> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                watch.settled(&bytes);
+                self.apply_bytes(&bytes)
             }
-        };
-        #[cfg(not(unix))]
-        let sighup = std::future::pending::<Option<()>>();
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            request = requests.recv() => {
-                let Some(reply) = request else { return };
-                let result = reload(&path, &runner, &status, &mut last_checksum);
-                let _ = reply.send(result);
-            }
-            _ = sighup => {
-                tracing::info!("SIGHUP received, reloading config");
-                let _ = reload(&path, &runner, &status, &mut last_checksum);
-            }
-            _ = poll.tick() => {
-                let now = checksum_of(&path);
-                if now.is_some() && now != last_checksum {
-                    // A writer may still be writing: act only on content
-                    // that is the same on two reads a moment apart.
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    if checksum_of(&path) == now {
-                        tracing::info!("config file changed on disk, reloading");
-                        let _ = reload(&path, &runner, &status, &mut last_checksum);
-                    }
-                }
+            Err(e) => {
+                let msg = format!("{}: cannot read: {e}", self.path.display());
+                self.status.record_reload(false);
+                tracing::error!(error = %msg, "config reload failed; keeping the running config");
+                Err(msg)
             }
         }
     }
+
+    /// Validate one complete read of the file and apply it, or reject it
+    /// whole (the running config stays).
+    fn apply_bytes(&self, bytes: &[u8]) -> Result<(), String> {
+        apply_config_bytes(bytes, &self.path, &self.runner, &self.status)
+    }
 }
 
-/// Load, validate and apply; a bad config is rejected whole.
-fn reload(
+/// Validate `bytes` as the config at `path` and reconcile the runner to it,
+/// or reject it whole: a config that fails validation touches nothing but
+/// the reload gauges. Returns the error text (every issue with
+/// `file:line:column`).
+pub fn apply_config_bytes(
+    bytes: &[u8],
     path: &Path,
     runner: &Runner,
     status: &ExporterStatus,
-    last_checksum: &mut Option<u64>,
 ) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let msg = format!("{}: cannot read: {e}", path.display());
-        status.record_reload(false);
-        tracing::error!(error = %msg, "config reload failed; keeping the running config");
-        msg
-    })?;
-    *last_checksum = Some(checksum(&bytes));
-    match Config::from_bytes(&bytes, path) {
+    match Config::from_bytes(bytes, path) {
         Ok(config) => {
             let stats = runner.apply(&config);
             status.record_reload(true);
@@ -216,8 +246,127 @@ fn reload(
     }
 }
 
-fn checksum_of(path: &Path) -> Option<u64> {
-    std::fs::read(path).ok().map(|b| checksum(&b))
+/// Reloads from `POST /-/reload`, SIGHUP, and changed file content.
+async fn reload_loop(
+    reloader: Reloader,
+    mut requests: mpsc::Receiver<ReloadRequest>,
+    poll_every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut watch = FileWatch::new(std::fs::read(&reloader.path).ok().as_deref());
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut poll = tokio::time::interval(poll_every);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let sighup = async {
+            match hangup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let sighup = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            request = requests.recv() => {
+                let Some(reply) = request else { return };
+                let result = reloader.reload_now(&mut watch);
+                let _ = reply.send(result);
+            }
+            _ = sighup => {
+                tracing::info!("SIGHUP received, reloading config");
+                let _ = reloader.reload_now(&mut watch);
+            }
+            _ = poll.tick() => {
+                poll_file(&reloader, &mut watch).await;
+            }
+        }
+    }
+}
+
+/// One poll: if the content changed, re-read it until it holds still (or
+/// give up until the next tick), then load exactly the bytes that held.
+async fn poll_file(reloader: &Reloader, watch: &mut FileWatch) {
+    for attempt in 0..=SETTLE_ATTEMPTS {
+        match watch.observe(std::fs::read(&reloader.path).ok()) {
+            Seen::Unchanged => return,
+            Seen::Settled(bytes) => {
+                tracing::info!("config file changed on disk, reloading");
+                watch.settled(&bytes);
+                let _ = reloader.apply_bytes(&bytes);
+                return;
+            }
+            Seen::Changing if attempt < SETTLE_ATTEMPTS => {
+                tokio::time::sleep(SETTLE_DELAY).await;
+            }
+            Seen::Changing => return,
+        }
+    }
+}
+
+/// What one read of the config file means for the poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Same content as last handled, or nothing readable: nothing to do.
+    Unchanged,
+    /// New content that has not yet read the same twice in a row (or an
+    /// empty file, the middle of a truncate-then-write): wait.
+    Changing,
+    /// New content that read the same twice in a row: load these bytes.
+    Settled(Vec<u8>),
+}
+
+/// The config-file poll's memory: which content was last handled (loaded
+/// or rejected, so a bad file is reported once, not at every poll) and
+/// which new content was seen on the previous read.
+///
+/// Pure (no I/O, no clock), so the debounce is unit-tested read by read.
+#[derive(Debug, Clone, Default)]
+pub struct FileWatch {
+    handled: Option<u64>,
+    candidate: Option<u64>,
+}
+
+impl FileWatch {
+    /// Start from the content the running config was loaded from.
+    pub fn new(loaded: Option<&[u8]>) -> Self {
+        FileWatch {
+            handled: loaded.map(checksum),
+            candidate: None,
+        }
+    }
+
+    /// Feed one read of the file (`None`: unreadable, e.g. mid-swap or
+    /// deleted; the running config stays).
+    pub fn observe(&mut self, read: Option<Vec<u8>>) -> Seen {
+        let Some(bytes) = read else {
+            return Seen::Unchanged;
+        };
+        if bytes.is_empty() {
+            // Truncated and not yet written: never a config anyone meant.
+            self.candidate = None;
+            return Seen::Changing;
+        }
+        let sum = checksum(&bytes);
+        if Some(sum) == self.handled {
+            self.candidate = None;
+            return Seen::Unchanged;
+        }
+        if Some(sum) == self.candidate {
+            return Seen::Settled(bytes);
+        }
+        self.candidate = Some(sum);
+        Seen::Changing
+    }
+
+    /// `bytes` were loaded or rejected: do not act on them again until the
+    /// content changes.
+    pub fn settled(&mut self, bytes: &[u8]) {
+        self.handled = Some(checksum(bytes));
+        self.candidate = None;
+    }
 }
 
 /// Content checksum (not security relevant: it only detects edits).
@@ -226,4 +375,83 @@ fn checksum(bytes: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "targets:\n  - name: a\n    statuspage: { url: \"http://127.0.0.1:9/\" }\n";
+    const NEW: &str = "targets:\n  - name: a\n    statuspage: { url: \"http://127.0.0.1:9/\" }\n  - name: b\n    statuspage: { url: \"http://127.0.0.1:9/b\" }\n";
+
+    /// Replays a writer that truncates the file and writes it in pieces,
+    /// with the poll reading between the steps.
+    #[test]
+    fn truncate_then_write_is_loaded_only_when_whole_and_still() {
+        let mut watch = FileWatch::new(Some(OLD.as_bytes()));
+        assert_eq!(watch.observe(Some(OLD.into())), Seen::Unchanged);
+        // Truncated: an empty file is never loaded, however long it stays.
+        assert_eq!(watch.observe(Some(Vec::new())), Seen::Changing);
+        assert_eq!(watch.observe(Some(Vec::new())), Seen::Changing);
+        // The writer made progress between every two reads: never settled.
+        let half = &NEW.as_bytes()[..NEW.len() / 2];
+        let most = &NEW.as_bytes()[..NEW.len() - 10];
+        assert_eq!(watch.observe(Some(half.into())), Seen::Changing);
+        assert_eq!(watch.observe(Some(most.into())), Seen::Changing);
+        assert_eq!(watch.observe(Some(NEW.into())), Seen::Changing);
+        // Done writing: the same complete content twice.
+        assert_eq!(
+            watch.observe(Some(NEW.into())),
+            Seen::Settled(NEW.as_bytes().to_vec())
+        );
+        watch.settled(NEW.as_bytes());
+        assert_eq!(watch.observe(Some(NEW.into())), Seen::Unchanged);
+        // Unreadable (mid-swap, deleted) keeps what runs.
+        assert_eq!(watch.observe(None), Seen::Unchanged);
+    }
+
+    /// A handled (even rejected) content is not acted on again.
+    #[test]
+    fn handled_content_is_not_reloaded_at_every_poll() {
+        let mut watch = FileWatch::new(Some(OLD.as_bytes()));
+        let bad = b"targets: [\n".to_vec();
+        assert_eq!(watch.observe(Some(bad.clone())), Seen::Changing);
+        assert_eq!(watch.observe(Some(bad.clone())), Seen::Settled(bad.clone()));
+        watch.settled(&bad);
+        for _ in 0..3 {
+            assert_eq!(watch.observe(Some(bad.clone())), Seen::Unchanged);
+        }
+        // Going back to the old content is a change again.
+        assert_eq!(watch.observe(Some(OLD.into())), Seen::Changing);
+    }
+
+    /// A half-written file that held still long enough to be read twice
+    /// is still validated whole: cut inside a target it is rejected and
+    /// the runner keeps every running target untouched.
+    #[tokio::test]
+    async fn settled_half_file_is_rejected_whole() {
+        let runner = Runner::new(HttpClients::new(), CancellationToken::new());
+        let status = ExporterStatus::default();
+        let path = Path::new("exporter.yaml");
+        apply_config_bytes(NEW.as_bytes(), path, &runner, &status).unwrap();
+        let before: Vec<_> = runner.targets().load().targets.clone();
+        assert_eq!(before.len(), 2);
+
+        let cut = NEW.find("  - name: b").unwrap() + "  - name: b\n".len();
+        let half = &NEW.as_bytes()[..cut];
+        let mut watch = FileWatch::new(Some(NEW.as_bytes()));
+        assert_eq!(watch.observe(Some(half.into())), Seen::Changing);
+        let Seen::Settled(bytes) = watch.observe(Some(half.into())) else {
+            panic!("a half file that held still is handed to validation");
+        };
+        let err = apply_config_bytes(&bytes, path, &runner, &status).unwrap_err();
+        assert!(err.contains("exporter.yaml:"), "{err}");
+        assert!(!status.reload_successful());
+        let after = runner.targets().load().targets.clone();
+        assert_eq!(after.len(), 2);
+        for (a, b) in before.iter().zip(&after) {
+            assert!(Arc::ptr_eq(a, b), "running targets were touched");
+        }
+        runner.drain(Duration::from_secs(1)).await;
+    }
 }

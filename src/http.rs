@@ -91,12 +91,14 @@ impl HttpClients {
         }
     }
 
-    /// The shared client for this target's profile, built on first use.
+    /// The shared client for this target's profile (TLS, proxy, and whether
+    /// redirects are followed: an `http` block may turn that off), built on
+    /// first use.
     pub fn client_for(&self, target: &TargetConfig) -> Result<reqwest::Client, ProbeError> {
         let key = ClientKey {
             tls: target.tls.clone(),
             proxy: target.proxy_url.as_ref().map(|p| p.expose().to_owned()),
-            follow_redirects: true,
+            follow_redirects: target.prober.follow_redirects(),
         };
         let mut clients = self
             .clients
@@ -146,6 +148,7 @@ impl HttpClients {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tcp_nodelay(true)
             .redirect(redirect)
+            .tls_info(true)
             .default_headers(default_headers);
         if let Some(proxy) = &key.proxy {
             let proxy = reqwest::Proxy::all(proxy.as_str())
@@ -223,6 +226,9 @@ pub fn rustls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, String> {
             None => webpki,
         }
     };
+    // Every verified chain's earliest expiry is recorded for the `http`
+    // prober's TLS gauges; verification itself is unchanged.
+    let verifier = crate::probe::http_check::ChainExpiryRecorder::wrap(verifier);
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
@@ -346,14 +352,153 @@ pub struct Fetched {
     pub body: Bytes,
 }
 
+/// The longest pause a `Retry-After` can impose. An upstream asking for a
+/// day (or a buggy one sending a year) must not silence a target for good,
+/// nor overflow the scheduler's clock arithmetic.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// How many URLs one target's [`ConditionalCache`] remembers. Probers fetch a
+/// handful of fixed URLs (a paginated API a few pages), so this only guards
+/// against an unexpected fan-out.
+const MAX_CACHED_URLS: usize = 32;
+
+/// Conditional-request state of one target: per URL, the validators the
+/// upstream sent (`ETag`, `Last-Modified`) and the answer they validate.
+///
+/// A `304 Not Modified` is answered from here with the cached body, so the
+/// prober parses exactly the bytes of the last full answer and yields the
+/// same snapshot; this works for probers that fetch several URLs (one may be
+/// unchanged while another changed) without any prober knowing about it.
+/// Bodies are stored deflate-compressed: status JSON shrinks about tenfold,
+/// and a process may hold one per target for thousands of targets.
+#[derive(Debug, Default)]
+pub struct ConditionalCache {
+    entries: Mutex<HashMap<String, Arc<CachedAnswer>>>,
+}
+
+#[derive(Debug)]
+struct CachedAnswer {
+    etag: Option<HeaderValue>,
+    last_modified: Option<HeaderValue>,
+    headers: HeaderMap,
+    body_deflated: Vec<u8>,
+    body_len: usize,
+}
+
+impl ConditionalCache {
+    /// URLs with validators remembered (for tests and debugging).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<CachedAnswer>>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lookup(&self, url: &url::Url) -> Option<Arc<CachedAnswer>> {
+        self.lock().get(url.as_str()).cloned()
+    }
+
+    /// Remember a full 200 answer if it carries validators; otherwise drop
+    /// what was remembered for the URL (old validators no longer describe
+    /// what the upstream serves).
+    fn remember(&self, url: &url::Url, headers: &HeaderMap, body: &[u8]) {
+        let etag = headers.get(header::ETAG).cloned();
+        let last_modified = headers.get(header::LAST_MODIFIED).cloned();
+        if etag.is_none() && last_modified.is_none() {
+            self.lock().remove(url.as_str());
+            return;
+        }
+        let Some(body_deflated) = deflate(body) else {
+            self.lock().remove(url.as_str());
+            return;
+        };
+        let answer = Arc::new(CachedAnswer {
+            etag,
+            last_modified,
+            headers: headers.clone(),
+            body_deflated,
+            body_len: body.len(),
+        });
+        let mut entries = self.lock();
+        if entries.len() < MAX_CACHED_URLS || entries.contains_key(url.as_str()) {
+            entries.insert(url.as_str().to_owned(), answer);
+        }
+    }
+
+    fn forget(&self, url: &url::Url) {
+        self.lock().remove(url.as_str());
+    }
+}
+
+impl CachedAnswer {
+    /// The remembered answer, as a `304` with the body it stands for.
+    fn replay(&self, limit: u64) -> Option<Fetched> {
+        use std::io::Read as _;
+        if self.body_len as u64 > limit {
+            return None;
+        }
+        let mut body = Vec::with_capacity(self.body_len);
+        flate2::read::DeflateDecoder::new(self.body_deflated.as_slice())
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut body)
+            .ok()?;
+        (body.len() == self.body_len).then(|| Fetched {
+            status: 304,
+            headers: self.headers.clone(),
+            body: Bytes::from(body),
+        })
+    }
+}
+
+fn deflate(data: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    // Fast level: this runs on every changed answer; the ratio of higher
+    // levels on JSON is only slightly better.
+    let mut encoder = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(data).ok()?;
+    encoder.finish().ok()
+}
+
+tokio::task_local! {
+    /// The conditional cache of the target whose probe is running in this
+    /// task. A task-local rather than a parameter so that every prober gets
+    /// conditional requests through the one fetch path (`get_once`) without
+    /// each carrying the cache around; see [`with_conditional`].
+    static CONDITIONAL: Arc<ConditionalCache>;
+}
+
+/// Run `probe` with conditional requests on: every [`get_once`] inside it
+/// sends the validators remembered in `cache` and answers a `304` from it.
+/// Outside such a scope (one-shot probes, HTTP checks) requests are plain.
+pub async fn with_conditional<F: std::future::Future>(
+    cache: Arc<ConditionalCache>,
+    probe: F,
+) -> F::Output {
+    CONDITIONAL.scope(cache, probe).await
+}
+
 /// One GET attempt (no retries here; see `retry`): send, check the status,
-/// read the body within `max_body_size`.
+/// read the body within `max_body_size`. Inside [`with_conditional`], sends
+/// `If-None-Match` / `If-Modified-Since` and turns a `304` into the
+/// remembered answer (status 304, the cached body).
 pub async fn get_once(
     client: &reqwest::Client,
     target: &TargetConfig,
     url: &url::Url,
     extra_headers: &HeaderMap,
 ) -> Result<Fetched, ProbeError> {
+    let cache = CONDITIONAL.try_with(Arc::clone).ok();
+    let cached = cache.as_ref().and_then(|c| c.lookup(url));
     let mut request = client
         .get(url.clone())
         .header(header::USER_AGENT, target.user_agent.as_str());
@@ -363,18 +508,69 @@ pub async fn get_once(
     for (name, value) in extra_headers {
         request = request.header(name, value);
     }
+    if let Some(answer) = &cached {
+        if let Some(etag) = &answer.etag {
+            request = request.header(header::IF_NONE_MATCH, etag.clone());
+        }
+        if let Some(date) = &answer.last_modified {
+            request = request.header(header::IF_MODIFIED_SINCE, date.clone());
+        }
+    }
     let mut response = request.send().await.map_err(classify)?;
     let status = response.status().as_u16();
-    if !(200..300).contains(&status) && status != 304 {
+    if status == 304 {
+        let replayed = cached
+            .as_ref()
+            .and_then(|answer| answer.replay(target.max_body_size));
+        return match (replayed, &cache) {
+            (Some(fetched), _) => Ok(fetched),
+            (None, Some(cache)) if cached.is_some() => {
+                // Unusable cache entry (the limit shrank): ask in full next time.
+                cache.forget(url);
+                Err(ProbeError::new(
+                    Reason::Other,
+                    "HTTP 304 but the remembered answer could not be reused; \
+                     the next probe asks without validators",
+                )
+                .with_status(status))
+            }
+            _ => Err(ProbeError::new(
+                Reason::HttpStatus,
+                "HTTP 304 Not Modified to a request that was not conditional",
+            )
+            .with_status(status)),
+        };
+    }
+    if !(200..300).contains(&status) {
         return Err(status_error(status, response.headers()));
     }
-    let limit = target.max_body_size;
+    let body = read_body(&mut response, target.max_body_size, status).await?;
+    let headers = std::mem::take(response.headers_mut());
+    if let Some(cache) = &cache
+        && status == 200
+    {
+        cache.remember(url, &headers, &body);
+    }
+    Ok(Fetched {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Read a response body of at most `limit` bytes (after gzip inflation),
+/// chunk by chunk, so that neither a huge body nor a gzip bomb is ever
+/// buffered whole. `status` is attached to errors.
+pub async fn read_body(
+    response: &mut reqwest::Response,
+    limit: u64,
+    status: u16,
+) -> Result<Bytes, ProbeError> {
     if let Some(len) = response.content_length()
         && len > limit
     {
         return Err(too_large(limit).with_status(status));
     }
-    let headers = std::mem::take(response.headers_mut());
     let mut body: Vec<u8> = Vec::new();
     while let Some(chunk) = response
         .chunk()
@@ -386,11 +582,7 @@ pub async fn get_once(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Fetched {
-        status,
-        headers,
-        body: Bytes::from(body),
-    })
+    Ok(Bytes::from(body))
 }
 
 fn too_large(limit: u64) -> ProbeError {
@@ -400,35 +592,45 @@ fn too_large(limit: u64) -> ProbeError {
     )
 }
 
-/// A non-2xx answer: 429 is `rate_limited`, everything else `http_status`.
-/// `Retry-After` is kept for 429 and 503.
+/// A non-2xx answer: 429, and 503 with a `Retry-After`, are `rate_limited`
+/// (the upstream said when to come back); everything else `http_status`.
 fn status_error(status: u16, headers: &HeaderMap) -> ProbeError {
-    let reason = if status == 429 {
+    let retry_after = if status == 429 || status == 503 {
+        headers
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after)
+    } else {
+        None
+    };
+    let reason = if status == 429 || retry_after.is_some() {
         Reason::RateLimited
     } else {
         Reason::HttpStatus
     };
-    let mut err = ProbeError::new(reason, format!("HTTP {status}")).with_status(status);
-    if status == 429 || status == 503 {
-        err.retry_after = headers
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-    }
+    let message = match retry_after {
+        Some(pause) => format!(
+            "HTTP {status}, Retry-After {}",
+            crate::runner::format_duration(pause)
+        ),
+        None => format!("HTTP {status}"),
+    };
+    let mut err = ProbeError::new(reason, message).with_status(status);
+    err.retry_after = retry_after;
     err
 }
 
-/// `Retry-After`: delay-seconds or an HTTP date.
+/// `Retry-After`: delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(
+    let pause = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        let when = httpdate::parse_http_date(value).ok()?;
         when.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+            .unwrap_or(Duration::ZERO)
+    };
+    Some(pause.min(MAX_RETRY_AFTER))
 }
 
 /// Map a reqwest error onto the SPEC reason set by walking its source chain.
@@ -533,6 +735,50 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+        // A vendor asking for a year gets an hour: the target is not silenced.
+        assert_eq!(parse_retry_after("31536000"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("99999999999999999999"),
+            None,
+            "not a number of seconds nor a date"
+        );
+    }
+
+    #[test]
+    fn retry_after_makes_429_and_503_rate_limited() {
+        let mut asked = HeaderMap::new();
+        asked.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        let none = HeaderMap::new();
+        let e = status_error(503, &asked);
+        assert_eq!(
+            (e.reason, e.retry_after),
+            (Reason::RateLimited, Some(Duration::from_secs(30)))
+        );
+        assert_eq!(e.message, "HTTP 503, Retry-After 30s");
+        assert_eq!(status_error(503, &none).reason, Reason::HttpStatus);
+        assert_eq!(status_error(429, &none).reason, Reason::RateLimited);
+        // Only 429 and 503 carry a meaningful Retry-After.
+        let e = status_error(500, &asked);
+        assert_eq!((e.reason, e.retry_after), (Reason::HttpStatus, None));
+    }
+
+    #[test]
+    fn conditional_cache_replays_the_remembered_body() {
+        let cache = ConditionalCache::default();
+        let url = url::Url::parse("http://127.0.0.1/a.json").unwrap();
+        let body = br#"{"page":{},"components":[]}"#.repeat(100);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("\"x\""));
+        cache.remember(&url, &headers, &body);
+        let answer = cache.lookup(&url).unwrap();
+        assert!(answer.body_deflated.len() < body.len() / 4);
+        let replayed = answer.replay(1 << 20).unwrap();
+        assert_eq!((replayed.status, &replayed.body[..]), (304, &body[..]));
+        // Over a lowered max_body_size it is not replayed.
+        assert!(answer.replay(10).is_none());
+        // An answer without validators forgets the URL.
+        cache.remember(&url, &HeaderMap::new(), &body);
+        assert!(cache.is_empty());
     }
 
     #[test]

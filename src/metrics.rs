@@ -19,7 +19,9 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::probe::{Impact, Reason};
+use crate::config::{JsonConfig, ProberConfig};
+use crate::probe::json::{JsonRule, LabelSource, MetricKind, RuleSamples};
+use crate::probe::{HttpSnapshot, Impact, JsonSnapshot, Reason};
 use crate::state::{ProbeRecord, SharedTargets, TargetState, unix_now};
 
 /// Content type of the Prometheus text format.
@@ -564,15 +566,150 @@ impl Collector for TargetsCollector {
                 for (field, n) in l.target.unknown_values() {
                     counter(
                         m,
-                        &labels([("target", l.target.name()), ("field", field)], &l.target),
+                        &labels(
+                            [("target", l.target.name()), ("field", field.as_str())],
+                            &l.target,
+                        ),
                         n,
                     )?;
                 }
                 Ok(())
             },
         )?;
+
+        // `http` prober: TLS expiry of the last success, until stale.
+        let tls: Vec<(&Loaded, HttpSnapshot)> = loaded
+            .iter()
+            .filter(|l| l.target.is_fresh(&l.record, now))
+            .filter_map(|l| l.record.http.map(|h| (l, h)))
+            .collect();
+        family(
+            &mut enc,
+            "upstream_tls_cert_not_after_timestamp_seconds",
+            "Unix time the server's leaf certificate expires (http prober, HTTPS).",
+            MetricType::Gauge,
+            tls.iter(),
+            |m, (l, h)| match h.tls_not_after {
+                Some(t) => gauge(m, &labels([("target", l.target.name())], &l.target), t),
+                None => Ok(()),
+            },
+        )?;
+        family(
+            &mut enc,
+            "upstream_tls_chain_earliest_not_after_timestamp_seconds",
+            "Unix time the earliest-expiring certificate of the chain the server presented expires (http prober, HTTPS).",
+            MetricType::Gauge,
+            tls.iter(),
+            |m, (l, h)| match h.tls_chain_earliest_not_after {
+                Some(t) => gauge(m, &labels([("target", l.target.name())], &l.target), t),
+                None => Ok(()),
+            },
+        )?;
+
+        // `json` prober: the user's metric families, across targets.
+        let json: Vec<(&Loaded, &JsonConfig, Arc<JsonSnapshot>)> = loaded
+            .iter()
+            .filter(|l| l.target.is_fresh(&l.record, now))
+            .filter_map(|l| match (&l.target.config.prober, &l.record.json) {
+                (ProberConfig::Json(cfg), Some(snap)) => Some((l, cfg, snap.clone())),
+                _ => None,
+            })
+            .collect();
+        json_families(&mut enc, &json)
+    }
+}
+
+/// Encode a counter of any non-negative value; whole numbers are written
+/// as integers, like [`gauge`].
+fn float_counter<S: EncodeLabelSet>(
+    m: &mut MetricEncoder,
+    labels: &S,
+    v: f64,
+) -> Result<(), std::fmt::Error> {
+    if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
+        counter(m, labels, v as u64)
+    } else {
+        m.encode_family(labels)?
+            .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&v, None)
+    }
+}
+
+/// A `json` rule's series: `target`, the rule's labels, then the target's
+/// static labels.
+struct RuleLabels<'a> {
+    target: &'a str,
+    rule: &'a [(String, LabelSource)],
+    values: &'a [String],
+    extra: &'a [(String, String)],
+}
+
+impl EncodeLabelSet for RuleLabels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        ("target", self.target).encode(encoder.encode_label())?;
+        for ((name, _), value) in self.rule.iter().zip(self.values) {
+            (name.as_str(), value.as_str()).encode(encoder.encode_label())?;
+        }
+        for (k, v) in self.extra {
+            (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
+        }
         Ok(())
     }
+}
+
+/// One family of `json` rules: its first rule (name, help, type) and every
+/// (target, rule, samples) writing to it.
+type JsonFamily<'a> = (
+    &'a JsonRule,
+    Vec<(&'a Loaded, &'a JsonRule, &'a RuleSamples)>,
+);
+
+/// Every `json` family, sorted by name; rules sharing a name (in one target
+/// or across targets) are one family. Config validation guarantees one
+/// type per name.
+fn json_families(
+    enc: &mut DescriptorEncoder,
+    targets: &[(&Loaded, &JsonConfig, Arc<JsonSnapshot>)],
+) -> Result<(), std::fmt::Error> {
+    let mut families: std::collections::BTreeMap<&str, JsonFamily<'_>> =
+        std::collections::BTreeMap::new();
+    for (l, cfg, snap) in targets {
+        for (rule, samples) in cfg.rules.iter().zip(&snap.rules) {
+            families
+                .entry(rule.family())
+                .or_insert_with(|| (rule, Vec::new()))
+                .1
+                .push((*l, rule, samples));
+        }
+    }
+    for (name, (first, members)) in families {
+        let kind = match first.kind {
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Counter => MetricType::Counter,
+        };
+        family(
+            enc,
+            name,
+            &first.help,
+            kind,
+            members,
+            |m, (l, rule, samples)| {
+                for sample in &samples.samples {
+                    let labels = RuleLabels {
+                        target: l.target.name(),
+                        rule: &rule.labels,
+                        values: &sample.labels,
+                        extra: &l.target.config.labels,
+                    };
+                    match rule.kind {
+                        MetricKind::Gauge => gauge(m, &labels, sample.value)?,
+                        MetricKind::Counter => float_counter(m, &labels, sample.value)?,
+                    }
+                }
+                Ok(())
+            },
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

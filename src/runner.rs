@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,59 +28,123 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, TargetConfig};
-use crate::http::HttpClients;
-use crate::probe::{self, ProbeContext, ProbeError, ProbeOutput, ProbeSuccess, Reason};
+use crate::http::{ConditionalCache, HttpClients};
+use crate::probe::{self, ProbeContext, ProbeError, ProbeOutput, ProbeSuccess, ProberKind, Reason};
 use crate::state::{ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now};
 
-/// Per-`host:port` in-flight limits, shared by every target.
+/// Per-`host:port` etiquette, shared by every target: at most
+/// `per_host_concurrency` requests in flight, and optionally at least
+/// `min_interval_per_host` between the starts of two requests.
 #[derive(Debug)]
 pub struct HostLimits {
     per_host: AtomicUsize,
-    semaphores: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// `min_interval_per_host` in nanoseconds; 0 is off.
+    min_interval_nanos: AtomicU64,
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
+}
+
+#[derive(Debug)]
+struct Host {
+    permits: Arc<Semaphore>,
+    /// The earliest start of the next request to this host. Each request
+    /// reserves its slot under the lock and sleeps outside it, so waiters
+    /// are spaced out without holding a lock across an await.
+    next_start: Mutex<Instant>,
 }
 
 impl HostLimits {
     pub fn new(per_host: usize) -> Self {
         HostLimits {
             per_host: AtomicUsize::new(per_host.max(1)),
-            semaphores: Mutex::new(HashMap::new()),
+            min_interval_nanos: AtomicU64::new(0),
+            hosts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Wait for a permit to talk to `url`'s host.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Host>>> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Wait for a permit to talk to `url`'s host, and for the host's next
+    /// free slot when a minimum interval is set.
     pub async fn acquire(&self, url: &url::Url) -> Option<OwnedSemaphorePermit> {
         let key = crate::http::host_key(url);
-        let semaphore = {
-            let mut map = self
-                .semaphores
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            map.entry(key)
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host.load(Ordering::Relaxed))))
-                .clone()
-        };
-        semaphore.acquire_owned().await.ok()
+        let host = self
+            .lock()
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Host {
+                    permits: Arc::new(Semaphore::new(self.per_host.load(Ordering::Relaxed))),
+                    next_start: Mutex::new(Instant::now()),
+                })
+            })
+            .clone();
+        let permit = host.permits.clone().acquire_owned().await.ok();
+        let min_interval = Duration::from_nanos(self.min_interval_nanos.load(Ordering::Relaxed));
+        if !min_interval.is_zero() {
+            let start = {
+                let mut next = host
+                    .next_start
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let start = (*next).max(Instant::now());
+                *next = later(start, min_interval);
+                start
+            };
+            tokio::time::sleep_until(start).await;
+        }
+        permit
     }
 
     /// Change the limit; hosts get fresh semaphores of the new size.
-    fn set_limit(&self, per_host: usize) {
+    pub fn set_limit(&self, per_host: usize) {
         let per_host = per_host.max(1);
         if self.per_host.swap(per_host, Ordering::Relaxed) != per_host {
-            self.semaphores
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .clear();
+            self.lock().clear();
         }
+    }
+
+    /// Space the starts of requests to one host at least this far apart
+    /// (`min_interval_per_host`; zero turns it off).
+    pub fn set_min_interval(&self, min_interval: Duration) {
+        let nanos = u64::try_from(min_interval.as_nanos()).unwrap_or(u64::MAX);
+        self.min_interval_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    /// Forget hosts nobody is talking to and whose spacing has run out, so
+    /// the map follows the config across reloads instead of only growing.
+    fn prune_idle(&self) {
+        let now = Instant::now();
+        self.lock().retain(|_, host| {
+            let next = *host
+                .next_start
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::strong_count(host) > 1 || Arc::strong_count(&host.permits) > 1 || next > now
+        });
+    }
+
+    /// Hosts currently tracked (for tests of the reload path).
+    pub fn tracked_hosts(&self) -> usize {
+        self.lock().len()
     }
 }
 
+/// Called at the start of every probe, inside the probe's panic guard.
+/// Not part of the product: the fault-injection tests use it to make a
+/// probe panic for real and check that the panic is contained.
+#[doc(hidden)]
+pub type ProbeHook = Arc<dyn Fn(&TargetConfig) + Send + Sync>;
+
 /// What every target task shares.
-#[derive(Debug)]
 struct Shared {
     clients: HttpClients,
     hosts: HostLimits,
     global: Arc<Semaphore>,
     global_size: AtomicUsize,
+    hook: Option<ProbeHook>,
 }
 
 impl Shared {
@@ -136,6 +200,17 @@ pub struct ReconcileStats {
 
 impl Runner {
     pub fn new(clients: HttpClients, shutdown: CancellationToken) -> Self {
+        Self::with_hook(clients, shutdown, None)
+    }
+
+    /// As [`Runner::new`], with a [`ProbeHook`] run at the start of every
+    /// probe (tests only).
+    #[doc(hidden)]
+    pub fn with_hook(
+        clients: HttpClients,
+        shutdown: CancellationToken,
+        hook: Option<ProbeHook>,
+    ) -> Self {
         Runner {
             targets: SharedTargets::default(),
             shared: Arc::new(Shared {
@@ -143,6 +218,7 @@ impl Runner {
                 hosts: HostLimits::new(crate::config::defaults::PER_HOST_CONCURRENCY),
                 global: Arc::new(Semaphore::new(crate::config::defaults::CONCURRENCY)),
                 global_size: AtomicUsize::new(crate::config::defaults::CONCURRENCY),
+                hook,
             }),
             running: Mutex::new(HashMap::new()),
             shutdown,
@@ -168,6 +244,9 @@ impl Runner {
     pub fn apply(&self, config: &Config) -> ReconcileStats {
         self.shared.set_concurrency(config.concurrency);
         self.shared.hosts.set_limit(config.per_host_concurrency);
+        self.shared
+            .hosts
+            .set_min_interval(config.min_interval_per_host);
         let mut stats = ReconcileStats::default();
         let mut running = self
             .running
@@ -202,7 +281,13 @@ impl Runner {
         self.shared
             .clients
             .retain_profiles(config.targets.iter().map(|t| t.as_ref()));
+        self.shared.hosts.prune_idle();
         stats
+    }
+
+    /// The per-host limits every target shares.
+    pub fn hosts(&self) -> &HostLimits {
+        &self.shared.hosts
     }
 
     fn spawn(&self, config: Arc<TargetConfig>) -> RunningTarget {
@@ -233,18 +318,27 @@ fn first_offset(interval: Duration) -> Duration {
     Duration::from_nanos(rand::rng().random_range(0..nanos))
 }
 
+/// `t + d`, saturating at a far future instead of panicking: durations come
+/// from config (and `Retry-After`), and a year-long one must not crash the
+/// scheduler.
+fn later(t: Instant, d: Duration) -> Instant {
+    /// About 30 years, as tokio's own "far future".
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
+}
+
 /// The next slot after `now` on the grid `origin + k × interval`.
 pub fn next_slot(origin: Instant, interval: Duration, now: Instant) -> Instant {
     let interval_nanos = interval.as_nanos().max(1);
     let elapsed = now.saturating_duration_since(origin).as_nanos();
     let k = elapsed / interval_nanos + 1;
     let offset = Duration::from_nanos(u64::try_from(k * interval_nanos).unwrap_or(u64::MAX));
-    origin + offset
+    later(origin, offset)
 }
 
 async fn target_loop(state: Arc<TargetState>, shared: Arc<Shared>, shutdown: CancellationToken) {
     let interval = state.config.interval;
-    let origin = Instant::now() + first_offset(interval);
+    let origin = later(Instant::now(), first_offset(interval));
     let mut next = origin;
     loop {
         tokio::select! {
@@ -256,12 +350,23 @@ async fn target_loop(state: Arc<TargetState>, shared: Arc<Shared>, shutdown: Can
         let now = Instant::now();
         next = next_slot(origin, interval, now);
         if let Some(pause) = retry_after {
-            // The upstream asked us to wait: postpone this target only.
-            while next < now + pause {
-                next += interval;
-            }
+            // The upstream asked us to wait: postpone this target only, to
+            // the first slot of its grid at or after the asked time.
+            next = postponed(origin, interval, now, pause);
         }
     }
+}
+
+/// The first slot on the grid `origin + k × interval` that is not before
+/// `now + pause` (and after `now`). `pause` is bounded by
+/// [`crate::http::MAX_RETRY_AFTER`]; the arithmetic saturates regardless.
+pub fn postponed(origin: Instant, interval: Duration, now: Instant, pause: Duration) -> Instant {
+    let not_before = later(now, pause);
+    // next_slot gives the first slot strictly after its argument.
+    let just_before = not_before
+        .checked_sub(Duration::from_nanos(1))
+        .unwrap_or(not_before);
+    next_slot(origin, interval, just_before.max(now))
 }
 
 /// Run one probe and publish its result. Returns the upstream's
@@ -269,7 +374,17 @@ async fn target_loop(state: Arc<TargetState>, shared: Arc<Shared>, shutdown: Can
 async fn probe_once(state: &TargetState, shared: &Shared) -> Option<Duration> {
     let _global = shared.global.clone().acquire_owned().await.ok();
     let started = Instant::now();
-    let result = run_probe(&state.config, &shared.clients, &shared.hosts).await;
+    // HTTP checks measure the real answer every time; everything else
+    // parses content, which a `304` lets us reuse.
+    let conditional = (state.config.kind() != ProberKind::Http).then(|| state.conditional.clone());
+    let result = guarded_probe(
+        &state.config,
+        &shared.clients,
+        &shared.hosts,
+        conditional,
+        shared.hook.as_ref(),
+    )
+    .await;
     publish(state, result, started.elapsed())
 }
 
@@ -281,7 +396,19 @@ pub async fn run_probe(
     clients: &HttpClients,
     hosts: &HostLimits,
 ) -> Result<ProbeSuccess, ProbeError> {
-    let deadline = Instant::now() + config.timeout;
+    guarded_probe(config, clients, hosts, None, None).await
+}
+
+/// [`run_probe`] with the daemon's extras: the target's conditional cache
+/// (`None` for plain requests) and the test-only hook.
+async fn guarded_probe(
+    config: &TargetConfig,
+    clients: &HttpClients,
+    hosts: &HostLimits,
+    conditional: Option<Arc<ConditionalCache>>,
+    hook: Option<&ProbeHook>,
+) -> Result<ProbeSuccess, ProbeError> {
+    let deadline = later(Instant::now(), config.timeout);
     let client = clients.client_for(config)?;
     let ctx = ProbeContext {
         target: config,
@@ -289,20 +416,42 @@ pub async fn run_probe(
         hosts,
         deadline,
     };
-    let guarded = AssertUnwindSafe(probe::run(&ctx)).catch_unwind();
+    let probe = async {
+        if let Some(hook) = hook {
+            hook(config);
+        }
+        match conditional {
+            Some(cache) => crate::http::with_conditional(cache, probe::run(&ctx)).await,
+            None => probe::run(&ctx).await,
+        }
+    };
+    // The hook runs inside the guard so that its panic is caught like a prober's.
+    let guarded = AssertUnwindSafe(probe).catch_unwind();
     match tokio::time::timeout_at(deadline, guarded).await {
         Err(_) => Err(ProbeError::new(
             Reason::Timeout,
             format!("timed out after {}", format_duration(config.timeout)),
         )),
-        Ok(Err(_panic)) => {
-            tracing::error!(target = %config.name, "prober panicked; counted as reason=other");
+        Ok(Err(panic)) => {
+            let what = panic_message(panic.as_ref());
+            tracing::error!(target = %config.name, panic = %what, "prober panicked; counted as reason=other");
             Err(ProbeError::new(
                 Reason::Other,
-                "internal error: the prober panicked",
+                format!("internal error: the prober panicked: {what}"),
             ))
         }
         Ok(Ok(result)) => result,
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a format string).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
     }
 }
 
@@ -320,20 +469,26 @@ pub fn publish(
     let name = &state.config.name;
     let (record, retry_after) = match result {
         Ok(success) => {
-            let status = match success.output {
+            let (status, http, json) = match success.output {
                 ProbeOutput::Status(snapshot) => {
                     state.add_unknown_values(&snapshot.unknown_values);
                     if snapshot.components_capped > 0
                         && !state.cap_warned.swap(true, Ordering::Relaxed)
                     {
+                        // Capped means exactly max_components were kept.
                         tracing::warn!(
                             target = %name,
-                            max_components = state.config_max_components(),
+                            max_components = snapshot.components.len(),
                             dropped = snapshot.components_capped,
                             "component series capped by max_components; raise it or filter with components.include/exclude"
                         );
                     }
-                    Some(Arc::new(snapshot))
+                    (Some(Arc::new(snapshot)), None, None)
+                }
+                ProbeOutput::Http(snapshot) => (None, Some(snapshot), None),
+                ProbeOutput::Json(snapshot) => {
+                    state.add_unknown_values(&snapshot.unknown_values);
+                    (None, None, Some(Arc::new(snapshot)))
                 }
             };
             tracing::debug!(target = %name, duration = ?elapsed, "probe succeeded");
@@ -345,6 +500,8 @@ pub fn publish(
                 error: None,
                 duration: elapsed,
                 status,
+                http,
+                json,
             };
             (record, None)
         }
@@ -360,6 +517,8 @@ pub fn publish(
                 error: Some(error),
                 duration: elapsed,
                 status: previous.status.clone(),
+                http: previous.http,
+                json: previous.json.clone(),
             };
             (record, retry_after)
         }
@@ -375,7 +534,9 @@ fn check_against_previous(
     success: ProbeSuccess,
     previous: &ProbeRecord,
 ) -> Result<ProbeSuccess, ProbeError> {
-    let ProbeOutput::Status(snapshot) = &success.output;
+    let ProbeOutput::Status(snapshot) = &success.output else {
+        return Ok(success);
+    };
     let had_components = previous
         .status
         .as_ref()
@@ -410,14 +571,6 @@ pub fn format_duration(d: Duration) -> String {
     parts.join(" ")
 }
 
-impl TargetState {
-    fn config_max_components(&self) -> usize {
-        match &self.config.prober {
-            crate::config::ProberConfig::Statuspage(c) => c.max_components,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +589,77 @@ mod tests {
             next_slot(origin, i, origin + Duration::from_secs(35)),
             origin + Duration::from_secs(40)
         );
+    }
+
+    #[test]
+    fn retry_after_postpones_to_the_first_slot_after_the_pause() {
+        let origin = Instant::now();
+        let i = Duration::from_secs(1);
+        let now = origin + Duration::from_millis(300);
+        // Without a pause (or a short one) the next slot stays.
+        assert_eq!(postponed(origin, i, now, Duration::ZERO), origin + i);
+        assert_eq!(
+            postponed(origin, i, now, Duration::from_millis(700)),
+            origin + i
+        );
+        // A longer one moves to the first slot at or after now + pause.
+        assert_eq!(
+            postponed(origin, i, now, Duration::from_secs(2)),
+            origin + Duration::from_secs(3)
+        );
+        assert_eq!(
+            postponed(origin, i, now, Duration::from_millis(1700)),
+            origin + Duration::from_secs(2)
+        );
+        // Absurd pauses saturate instead of panicking.
+        assert!(postponed(origin, i, now, Duration::MAX) > now);
+    }
+
+    /// Reloading 10,000 targets where one changed restarts that one only:
+    /// every other target keeps its state (same allocation, so counters and
+    /// last result) and its task.
+    #[tokio::test]
+    async fn reconcile_touches_only_what_changed() {
+        let yaml = |changed: &str| {
+            let mut y = String::from("defaults:\n  interval: 1h\ntargets:\n");
+            for i in 0..10_000 {
+                let path = if i == 4242 { changed } else { "s" };
+                y.push_str(&format!(
+                    "  - name: t{i}\n    statuspage: {{ url: \"http://127.0.0.1:9/{path}{i}.json\" }}\n"
+                ));
+            }
+            Config::from_bytes(y.as_bytes(), std::path::Path::new("x.yaml")).unwrap()
+        };
+        let (before, after) = (yaml("s"), yaml("changed"));
+        let runner = Runner::new(HttpClients::new(), CancellationToken::new());
+        let first = runner.apply(&before);
+        assert_eq!(first.started, 10_000);
+        let old = runner.targets().load_full();
+        old.get("t1")
+            .unwrap()
+            .probes_total
+            .store(7, Ordering::Relaxed);
+        let stats = runner.apply(&after);
+        assert_eq!(
+            stats,
+            ReconcileStats {
+                kept: 9_999,
+                started: 0,
+                restarted: 1,
+                stopped: 0
+            }
+        );
+        let new = runner.targets().load_full();
+        for (a, b) in old.targets.iter().zip(&new.targets) {
+            assert_eq!(Arc::ptr_eq(a, b), a.name() != "t4242", "{}", a.name());
+        }
+        assert_eq!(
+            new.get("t1").unwrap().probes_total.load(Ordering::Relaxed),
+            7
+        );
+        // The same config again changes nothing.
+        assert_eq!(runner.apply(&after).kept, 10_000);
+        assert!(runner.drain(Duration::from_secs(1)).await);
     }
 
     #[test]

@@ -114,7 +114,7 @@ async fn handle(
             "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
             "/-/ready" => ready(&state),
             "/-/reload" => match *req.method() {
-                Method::POST | Method::PUT => reload(&state).await,
+                Method::POST => reload(&state).await,
                 _ => method_not_allowed("POST"),
             },
             "/api/v1/targets" => json(targets_json(&state)),

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use crate::config::TargetConfig;
-use crate::probe::{ProbeError, Reason, StatusSnapshot};
+use crate::http::ConditionalCache;
+use crate::probe::{HttpSnapshot, JsonSnapshot, ProbeError, Reason, StatusSnapshot};
 
 /// Upper bounds of `upstream_probe_duration_seconds` buckets.
 pub const DURATION_BUCKETS: [f64; 12] = [
@@ -46,6 +47,10 @@ pub struct ProbeRecord {
     pub duration: Duration,
     /// The last successfully parsed status (kept after failures until stale).
     pub status: Option<Arc<StatusSnapshot>>,
+    /// `http` prober: the last success's TLS expiry (kept like `status`).
+    pub http: Option<HttpSnapshot>,
+    /// `json` prober: the last success's samples (kept like `status`).
+    pub json: Option<Arc<JsonSnapshot>>,
 }
 
 /// A fixed-bucket histogram made of atomics (no lock on the probe path).
@@ -95,12 +100,16 @@ pub struct TargetState {
     pub probes_total: AtomicU64,
     pub failures: [AtomicU64; Reason::ALL.len()],
     pub duration: DurationHistogram,
-    /// Cumulative `upstream_unknown_values_total` by field.
-    pub unknown_values: Mutex<Vec<(&'static str, u64)>>,
+    /// Cumulative `upstream_unknown_values_total` by field (a status
+    /// prober's field name, or a `json` rule's metric name).
+    pub unknown_values: Mutex<Vec<(String, u64)>>,
     /// Set once the first probe has finished (success, failure or timeout).
     pub first_done: AtomicBool,
     /// `max_components` warning is logged once per target.
     pub cap_warned: AtomicBool,
+    /// `ETag` / `Last-Modified` validators and the answers they stand for;
+    /// lives and dies with the target, so a changed URL starts afresh.
+    pub conditional: Arc<ConditionalCache>,
 }
 
 impl TargetState {
@@ -115,6 +124,7 @@ impl TargetState {
             unknown_values: Mutex::new(Vec::new()),
             first_done: AtomicBool::new(false),
             cap_warned: AtomicBool::new(false),
+            conditional: Arc::new(ConditionalCache::default()),
         }
     }
 
@@ -123,7 +133,7 @@ impl TargetState {
     }
 
     /// Add one probe's unknown-value counts to the cumulative counters.
-    pub fn add_unknown_values(&self, seen: &[(&'static str, u64)]) {
+    pub fn add_unknown_values<S: AsRef<str>>(&self, seen: &[(S, u64)]) {
         if seen.is_empty() {
             return;
         }
@@ -132,15 +142,16 @@ impl TargetState {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for (field, n) in seen {
+            let field = field.as_ref();
             match total.iter_mut().find(|(f, _)| f == field) {
                 Some((_, sum)) => *sum += n,
-                None => total.push((field, *n)),
+                None => total.push((field.to_owned(), *n)),
             }
         }
-        total.sort_by_key(|(f, _)| *f);
+        total.sort();
     }
 
-    pub fn unknown_values(&self) -> Vec<(&'static str, u64)> {
+    pub fn unknown_values(&self) -> Vec<(String, u64)> {
         self.unknown_values
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -150,11 +161,17 @@ impl TargetState {
     /// The status snapshot to export now: the last good one, unless it is
     /// older than `stale_after`.
     pub fn fresh_status(&self, record: &ProbeRecord, now: f64) -> Option<Arc<StatusSnapshot>> {
-        let last_success = record.last_success?;
-        if now - last_success > self.config.stale_after.as_secs_f64() {
-            return None;
-        }
-        record.status.clone()
+        self.is_fresh(record, now)
+            .then(|| record.status.clone())
+            .flatten()
+    }
+
+    /// Whether the record's last success is recent enough (within
+    /// `stale_after`) for its outputs to be exported.
+    pub fn is_fresh(&self, record: &ProbeRecord, now: f64) -> bool {
+        record
+            .last_success
+            .is_some_and(|t| now - t <= self.config.stale_after.as_secs_f64())
     }
 }
 

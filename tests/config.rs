@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use upstream_exporter::config::{Config, ConfigError, ProberConfig, Secret, TargetConfig};
+use upstream_exporter::config::{
+    Config, ConfigError, ProberConfig, Secret, StatuspageConfig, TargetConfig,
+};
 
 fn fixture_dir(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,9 +62,15 @@ fn header<'a>(t: &'a TargetConfig, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.expose())
 }
 
+fn statuspage(t: &TargetConfig) -> &StatuspageConfig {
+    match &t.prober {
+        ProberConfig::Statuspage(c) => c,
+        other => panic!("{}: not a statuspage target: {other:?}", t.name),
+    }
+}
+
 fn statuspage_url(t: &TargetConfig) -> &str {
-    let ProberConfig::Statuspage(c) = &t.prober;
-    c.url.as_str()
+    statuspage(t).url.as_str()
 }
 
 #[test]
@@ -152,7 +160,7 @@ fn minimal_gets_builtin_defaults() {
         statuspage_url(t),
         "https://www.githubstatus.com/api/v2/summary.json"
     );
-    let ProberConfig::Statuspage(sp) = &t.prober;
+    let sp = statuspage(t);
     assert_eq!(sp.max_components, 1000);
     assert!(sp.components.allows("any", "Anything"));
 }
@@ -211,7 +219,7 @@ fn full_config_sets_every_field() {
         statuspage_url(gh),
         "https://www.githubstatus.com/api/v2/summary.json"
     );
-    let ProberConfig::Statuspage(sp) = &gh.prober;
+    let sp = statuspage(gh);
     assert_eq!(sp.max_components, 50);
     assert!(sp.components.allows("x", "Git Operations"));
     assert!(sp.components.allows("brv1bkgrwx7q", "API Requests"));
@@ -296,7 +304,7 @@ fn environment_variables_are_expanded() {
         statuspage_url(t),
         format!("https://{name}.example.com/api/v2/summary.json")
     );
-    let ProberConfig::Statuspage(sp) = &t.prober;
+    let sp = statuspage(t);
     let sources: Vec<&str> = sp
         .components
         .exclude
@@ -445,4 +453,190 @@ fn url_credentials_never_reach_messages() {
         assert!(text.contains("***@"), "{text}");
         assert!(text.starts_with("c.yaml:3:23: "), "{text}");
     }
+}
+
+/// The URL `upstream_target_info` shows for a target: the one fetched.
+fn shown_url(config: &Config, name: &str) -> String {
+    target(config, name).prober.display_url()
+}
+
+#[test]
+fn every_prober_block_loads_with_its_settings() {
+    use upstream_exporter::probe::ProberKind;
+    use upstream_exporter::probe::http_check::StatusRange;
+    use upstream_exporter::probe::json::{LabelSource, MetricKind};
+
+    let config = load_good("every-prober.yaml");
+    assert_eq!(config.min_interval_per_host, Duration::from_secs(1));
+    let kinds: Vec<ProberKind> = config.targets.iter().map(|t| t.kind()).collect();
+    for kind in [
+        ProberKind::Statuspage,
+        ProberKind::Statusio,
+        ProberKind::Instatus,
+        ProberKind::Cachet,
+        ProberKind::Slack,
+        ProberKind::GoogleCloud,
+        ProberKind::Heroku,
+        ProberKind::Salesforce,
+        ProberKind::Http,
+        ProberKind::Json,
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} target");
+    }
+
+    // The URL each prober fetches, with the vendor's default base URL
+    // where `url:` is not given; no query string, no credentials.
+    for (name, url) in [
+        ("github", "https://www.githubstatus.com/api/v2/summary.json"),
+        (
+            "docker",
+            "https://api.status.io/1.0/status/533c6539221ae15e3f000031",
+        ),
+        (
+            "docker-mirror",
+            "http://127.0.0.1:8080/statusio/1.0/status/abc%2Fdef",
+        ),
+        ("instatus", "https://status.example.com/summary.json"),
+        ("cachet", "https://cachet.example.com/api/v1/components"),
+        ("slack", "https://slack-status.com/api/v2.0.0/current"),
+        (
+            "slack-mirror",
+            "https://mirror.example.com/slack/api/v2.0.0/current",
+        ),
+        ("gcp", "https://status.cloud.google.com/incidents.json"),
+        ("heroku", "https://status.heroku.com/api/v4/current-status"),
+        (
+            "salesforce",
+            "https://api.status.salesforce.com/v1/instances/status/preview",
+        ),
+        ("payments-health", "https://payments.example.com/healthz"),
+        ("generate-204", "https://www.google.com/generate_204"),
+        ("queue", "http://queue.example.com/stats"),
+    ] {
+        assert_eq!(shown_url(&config, name), url, "{name}");
+    }
+
+    let ProberConfig::Statusio(docker) = &target(&config, "docker").prober else {
+        panic!("docker is statusio");
+    };
+    assert_eq!(docker.page_id, "533c6539221ae15e3f000031");
+    assert_eq!(docker.max_components, 200);
+    assert!(!docker.components.allows("x", "Docs"));
+    assert!(docker.components.allows("x", "Hub"));
+
+    let ProberConfig::Instatus(instatus) = &target(&config, "instatus").prober else {
+        panic!("instatus");
+    };
+    assert_eq!(instatus.max_components, 1000);
+    assert!(instatus.components.allows("x", "API gateway"));
+    assert!(!instatus.components.allows("x", "Website"));
+
+    // URL userinfo becomes basic auth and leaves the URL.
+    let mirror = target(&config, "slack-mirror");
+    assert_eq!(
+        header(mirror, "Authorization"),
+        Some("Basic dXNlcjpTbDRjay1TM2NyZXQ=")
+    );
+    assert!(!format!("{mirror:?}").contains("Sl4ck-S3cret"));
+
+    let ProberConfig::GoogleCloud(gcp) = &target(&config, "gcp").prober else {
+        panic!("gcp");
+    };
+    assert_eq!(gcp.products, ["Cloud Run", "Google Compute Engine"]);
+
+    let ProberConfig::Salesforce(sf) = &target(&config, "salesforce").prober else {
+        panic!("salesforce");
+    };
+    assert_eq!(sf.max_components, 50);
+    assert!(sf.components.allows("NA135", "NA135"));
+    assert!(!sf.components.allows("NA1", "NA1"));
+
+    let health = target(&config, "payments-health");
+    let ProberConfig::Http(http) = &health.prober else {
+        panic!("http");
+    };
+    assert_eq!(http.method, reqwest::Method::POST);
+    assert_eq!(
+        http.body.as_ref().map(Secret::expose),
+        Some(r#"{"ping": true}"#)
+    );
+    assert_eq!(
+        http.url.as_str(),
+        "https://payments.example.com/healthz?verbose=1"
+    );
+    assert_eq!(
+        http.expect.status,
+        [
+            StatusRange {
+                low: 200,
+                high: 200
+            },
+            StatusRange {
+                low: 204,
+                high: 204
+            },
+            StatusRange {
+                low: 300,
+                high: 399
+            },
+            StatusRange {
+                low: 400,
+                high: 404
+            },
+        ]
+    );
+    assert!(http.expect.body_regex.is_some() && http.expect.body_not_regex.is_some());
+    assert_eq!(http.expect.max_latency, Some(Duration::from_secs(2)));
+    assert!(!http.follow_redirects);
+    assert!(!health.prober.follow_redirects());
+    assert_eq!(header(health, "Content-Type"), Some("application/json"));
+
+    let ProberConfig::Http(g204) = &target(&config, "generate-204").prober else {
+        panic!("http");
+    };
+    assert_eq!(
+        g204.expect.status,
+        [StatusRange {
+            low: 204,
+            high: 204
+        }]
+    );
+    assert_eq!(g204.method, reqwest::Method::GET);
+    assert!(g204.follow_redirects);
+
+    let queue = target(&config, "queue");
+    let ProberConfig::Json(json) = &queue.prober else {
+        panic!("json");
+    };
+    // base64 of `monitor:json-S3cret-pass`, read from the password file.
+    assert_eq!(
+        header(queue, "Authorization"),
+        Some("Basic bW9uaXRvcjpqc29uLVMzY3JldC1wYXNz")
+    );
+    assert_eq!(header(queue, "X-Api-Version"), Some("2"));
+    assert!(!format!("{config:?}").contains("json-S3cret-pass"));
+    assert_eq!(json.rules.len(), 4);
+    let depth = &json.rules[0];
+    assert_eq!(depth.name, "queue_depth");
+    assert_eq!(depth.help, "Messages waiting per queue");
+    assert_eq!(depth.kind, MetricKind::Gauge);
+    let label_names: Vec<&str> = depth.labels.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(label_names, ["queue", "source"]);
+    assert!(matches!(&depth.labels[0].1, LabelSource::Path(_)));
+    assert_eq!(depth.labels[1].1, LabelSource::Static("stats".to_owned()));
+    assert_eq!(
+        depth.value_map,
+        [
+            ("ok".to_owned(), 1.0),
+            ("degraded".to_owned(), 0.5),
+            ("down".to_owned(), 0.0)
+        ]
+    );
+    let processed = &json.rules[2];
+    assert_eq!(processed.kind, MetricKind::Counter);
+    assert_eq!(processed.family(), "jobs_processed");
+    assert_eq!(
+        json.rules[3].help,
+        "Extracted from a JSON API by upstream-exporter."
+    );
 }

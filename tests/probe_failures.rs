@@ -222,7 +222,9 @@ async fn gzip_within_the_limit_is_inflated_and_parsed() {
     )
     .await;
     let ok = probe(&statuspage_target(&server.uri(), "")).await.unwrap();
-    let upstream_exporter::probe::ProbeOutput::Status(s) = ok.output;
+    let upstream_exporter::probe::ProbeOutput::Status(s) = ok.output else {
+        panic!("a statuspage probe yields a status snapshot");
+    };
     assert_eq!(s.components.len(), 12);
     let req = &server.received_requests().await.unwrap()[0];
     assert!(

@@ -20,6 +20,15 @@ pub use secret::Secret;
 pub use validate::{parse_duration, parse_size};
 
 use crate::probe::ProberKind;
+pub use crate::probe::cachet::CachetConfig;
+pub use crate::probe::google_cloud::GoogleCloudConfig;
+pub use crate::probe::heroku::HerokuConfig;
+pub use crate::probe::http_check::HttpCheckConfig;
+pub use crate::probe::instatus::InstatusConfig;
+pub use crate::probe::json::JsonConfig;
+pub use crate::probe::salesforce::SalesforceConfig;
+pub use crate::probe::slack::SlackConfig;
+pub use crate::probe::statusio::StatusioConfig;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +37,9 @@ pub struct Config {
     pub concurrency: usize,
     /// Probes in flight against one `host:port`.
     pub per_host_concurrency: usize,
+    /// Least time between the starts of two requests to one `host:port`;
+    /// zero (the default) is no spacing.
+    pub min_interval_per_host: Duration,
     /// Targets in file order; names are unique.
     pub targets: Vec<Arc<TargetConfig>>,
 }
@@ -93,23 +105,79 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
 }
 
-/// The one prober block of a target.
+/// The one prober block of a target. The status-page blocks other than
+/// `statuspage`, and `http` and `json`, keep their validated settings in
+/// their prober's module.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProberConfig {
     Statuspage(StatuspageConfig),
+    Statusio(StatusioConfig),
+    Instatus(InstatusConfig),
+    Cachet(CachetConfig),
+    Slack(SlackConfig),
+    GoogleCloud(GoogleCloudConfig),
+    Heroku(HerokuConfig),
+    Salesforce(SalesforceConfig),
+    Http(HttpCheckConfig),
+    Json(JsonConfig),
 }
 
 impl ProberConfig {
     pub fn kind(&self) -> ProberKind {
         match self {
             ProberConfig::Statuspage(_) => ProberKind::Statuspage,
+            ProberConfig::Statusio(_) => ProberKind::Statusio,
+            ProberConfig::Instatus(_) => ProberKind::Instatus,
+            ProberConfig::Cachet(_) => ProberKind::Cachet,
+            ProberConfig::Slack(_) => ProberKind::Slack,
+            ProberConfig::GoogleCloud(_) => ProberKind::GoogleCloud,
+            ProberConfig::Heroku(_) => ProberKind::Heroku,
+            ProberConfig::Salesforce(_) => ProberKind::Salesforce,
+            ProberConfig::Http(_) => ProberKind::Http,
+            ProberConfig::Json(_) => ProberKind::Json,
         }
     }
 
-    /// The URL shown in `upstream_target_info` and logs: no userinfo, no query.
+    /// The URL the prober fetches (for Instatus, which fetches two, its
+    /// `summary.json`; for Cachet, the first page of its components), as
+    /// shown in `upstream_target_info` and logs: no userinfo, no query.
     pub fn display_url(&self) -> String {
+        let fetched = match self {
+            ProberConfig::Statuspage(c) => c.url.clone(),
+            ProberConfig::Statusio(c) => c.url(),
+            ProberConfig::Instatus(c) => c.summary_url(),
+            ProberConfig::Cachet(c) => c.components_url(),
+            ProberConfig::Slack(c) => c.url(),
+            ProberConfig::GoogleCloud(c) => c.url(),
+            ProberConfig::Heroku(c) => c.url(),
+            ProberConfig::Salesforce(c) => c.url(),
+            ProberConfig::Http(c) => c.url.clone(),
+            ProberConfig::Json(c) => c.url.clone(),
+        };
+        crate::http::redact_url(&fetched)
+    }
+
+    /// Whether the target's client follows redirects: always, except for an
+    /// `http` block with `follow_redirects: false`.
+    pub fn follow_redirects(&self) -> bool {
         match self {
-            ProberConfig::Statuspage(c) => crate::http::redact_url(&c.url),
+            ProberConfig::Http(c) => c.follow_redirects,
+            _ => true,
+        }
+    }
+
+    /// `max_components` of a status-page prober; `None` for `http` and `json`.
+    pub fn max_components(&self) -> Option<usize> {
+        match self {
+            ProberConfig::Statuspage(c) => Some(c.max_components),
+            ProberConfig::Statusio(c) => Some(c.max_components),
+            ProberConfig::Instatus(c) => Some(c.max_components),
+            ProberConfig::Cachet(c) => Some(c.max_components),
+            ProberConfig::Slack(c) => Some(c.max_components),
+            ProberConfig::GoogleCloud(c) => Some(c.max_components),
+            ProberConfig::Heroku(c) => Some(c.max_components),
+            ProberConfig::Salesforce(c) => Some(c.max_components),
+            ProberConfig::Http(_) | ProberConfig::Json(_) => None,
         }
     }
 }

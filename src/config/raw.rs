@@ -10,7 +10,7 @@
 //! `validate` with a message that says what to write instead.
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
 use crate::probe::ProberKind;
@@ -76,6 +76,7 @@ pub(super) struct RawConfig {
     pub defaults: Opt<RawDefaults>,
     pub concurrency: Opt<String>,
     pub per_host_concurrency: Opt<String>,
+    pub min_interval_per_host: Opt<String>,
     pub targets: Opt<Vec<Spanned<RawTarget>>>,
 }
 
@@ -166,10 +167,6 @@ with_common_fields! {
     struct RawDefaults {} {}
 }
 
-/// The contents of a prober block that this version does not implement
-/// yet: accepted by the parser, rejected by validation with a clear message.
-pub(super) type Opaque = IgnoredAny;
-
 with_common_fields! {
     /// One entry of `targets:`.
     struct RawTarget {
@@ -178,44 +175,54 @@ with_common_fields! {
     } {
         bearer_token: Opt<String>,
         bearer_token_file: Opt<String>,
-        // Prober blocks (SPEC §3). Exactly one must be present. To implement
-        // one, give it a raw type here and a variant in `RawProber`.
+        // Prober blocks (SPEC §3). Exactly one must be present. To add one,
+        // give it a raw type here, a variant in `RawProber` and a branch in
+        // `validate`'s `prober_block`.
         #[serde(default)]
         statuspage: Present<Spanned<Option<RawStatuspage>>>,
         #[serde(default)]
-        statusio: Present<Spanned<Opaque>>,
+        statusio: Present<Spanned<Option<RawStatusio>>>,
         #[serde(default)]
-        instatus: Present<Spanned<Opaque>>,
+        instatus: Present<Spanned<Option<RawVendor>>>,
         #[serde(default)]
-        cachet: Present<Spanned<Opaque>>,
+        cachet: Present<Spanned<Option<RawVendor>>>,
         #[serde(default)]
-        slack: Present<Spanned<Opaque>>,
+        slack: Present<Spanned<Option<RawVendor>>>,
         #[serde(default)]
-        google_cloud: Present<Spanned<Opaque>>,
+        google_cloud: Present<Spanned<Option<RawGoogleCloud>>>,
         #[serde(default)]
-        heroku: Present<Spanned<Opaque>>,
+        heroku: Present<Spanned<Option<RawVendor>>>,
         #[serde(default)]
-        salesforce: Present<Spanned<Opaque>>,
+        salesforce: Present<Spanned<Option<RawVendor>>>,
         #[serde(default)]
-        http: Present<Spanned<Opaque>>,
+        http: Present<Spanned<Option<RawHttp>>>,
         #[serde(default)]
-        json: Present<Spanned<Opaque>>,
+        json: Present<Spanned<Option<RawJson>>>,
     }
 }
 
-/// One prober block found in a target.
+/// One prober block found in a target; each holds `None` when the block
+/// was written with an empty value (`slack:` or `slack: ~`).
 pub(super) enum RawProber<'a> {
-    /// `statuspage:`; `None` when written with an empty value.
     Statuspage(&'a Spanned<Option<RawStatuspage>>),
-    /// A block name of SPEC §3 whose prober is not implemented yet.
-    Unsupported(ProberKind, Location),
+    Statusio(&'a Spanned<Option<RawStatusio>>),
+    /// `instatus`, `cachet`, `slack`, `heroku` or `salesforce`: the blocks
+    /// with only the common status-page fields.
+    Vendor(ProberKind, &'a Spanned<Option<RawVendor>>),
+    GoogleCloud(&'a Spanned<Option<RawGoogleCloud>>),
+    Http(&'a Spanned<Option<RawHttp>>),
+    Json(&'a Spanned<Option<RawJson>>),
 }
 
 impl RawProber<'_> {
     pub fn kind(&self) -> ProberKind {
         match self {
             RawProber::Statuspage(_) => ProberKind::Statuspage,
-            RawProber::Unsupported(kind, _) => *kind,
+            RawProber::Statusio(_) => ProberKind::Statusio,
+            RawProber::Vendor(kind, _) => *kind,
+            RawProber::GoogleCloud(_) => ProberKind::GoogleCloud,
+            RawProber::Http(_) => ProberKind::Http,
+            RawProber::Json(_) => ProberKind::Json,
         }
     }
 
@@ -223,7 +230,11 @@ impl RawProber<'_> {
     pub fn location(&self) -> Location {
         match self {
             RawProber::Statuspage(s) => s.referenced,
-            RawProber::Unsupported(_, loc) => *loc,
+            RawProber::Statusio(s) => s.referenced,
+            RawProber::Vendor(_, s) => s.referenced,
+            RawProber::GoogleCloud(s) => s.referenced,
+            RawProber::Http(s) => s.referenced,
+            RawProber::Json(s) => s.referenced,
         }
     }
 }
@@ -249,21 +260,29 @@ impl RawTarget {
         if let Some(block) = &self.statuspage.0 {
             found.push(RawProber::Statuspage(block));
         }
-        let opaque = [
-            (ProberKind::Statusio, &self.statusio),
+        if let Some(block) = &self.statusio.0 {
+            found.push(RawProber::Statusio(block));
+        }
+        let vendors = [
             (ProberKind::Instatus, &self.instatus),
             (ProberKind::Cachet, &self.cachet),
             (ProberKind::Slack, &self.slack),
-            (ProberKind::GoogleCloud, &self.google_cloud),
             (ProberKind::Heroku, &self.heroku),
             (ProberKind::Salesforce, &self.salesforce),
-            (ProberKind::Http, &self.http),
-            (ProberKind::Json, &self.json),
         ];
-        for (kind, block) in opaque {
+        for (kind, block) in vendors {
             if let Some(block) = &block.0 {
-                found.push(RawProber::Unsupported(kind, block.referenced));
+                found.push(RawProber::Vendor(kind, block));
             }
+        }
+        if let Some(block) = &self.google_cloud.0 {
+            found.push(RawProber::GoogleCloud(block));
+        }
+        if let Some(block) = &self.http.0 {
+            found.push(RawProber::Http(block));
+        }
+        if let Some(block) = &self.json.0 {
+            found.push(RawProber::Json(block));
         }
         found.sort_by_key(|p| {
             let loc = p.location();
@@ -288,4 +307,154 @@ pub(super) struct RawStatuspage {
 pub(super) struct RawComponents {
     pub include: Option<Vec<Spanned<String>>>,
     pub exclude: Option<Vec<Spanned<String>>>,
+}
+
+/// `instatus:`, `cachet:`, `slack:`, `heroku:`, `salesforce:`
+/// (`{ url, components, max_components }`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVendor {
+    pub url: Opt<String>,
+    pub components: Opt<RawComponents>,
+    pub max_components: Opt<String>,
+}
+
+/// `statusio: { url, page_id, components, max_components }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStatusio {
+    pub url: Opt<String>,
+    pub page_id: Opt<String>,
+    pub components: Opt<RawComponents>,
+    pub max_components: Opt<String>,
+}
+
+/// `google_cloud: { url, products, components, max_components }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGoogleCloud {
+    pub url: Opt<String>,
+    pub products: Option<Vec<Spanned<String>>>,
+    pub components: Opt<RawComponents>,
+    pub max_components: Opt<String>,
+}
+
+/// `http: { url, method, headers, body, expect, follow_redirects }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    pub url: Opt<String>,
+    pub method: Opt<String>,
+    pub headers: Opt<SpannedMap>,
+    pub body: Opt<String>,
+    pub expect: Opt<RawExpect>,
+    pub follow_redirects: Opt<String>,
+}
+
+/// `expect: { status, body_regex, body_not_regex, max_latency }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpect {
+    pub status: Opt<OneOrMany>,
+    pub body_regex: Opt<String>,
+    pub body_not_regex: Opt<String>,
+    pub max_latency: Opt<String>,
+}
+
+/// A list of scalars, or one scalar standing for a list of one
+/// (`status: [200, "3xx"]` or `status: 204`).
+pub(super) enum OneOrMany {
+    /// A single scalar; its position is the enclosing `Spanned`'s.
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor;
+
+        impl<'de> Visitor<'de> for OneOrManyVisitor {
+            type Value = OneOrMany;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(OneOrMany::Many(items))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_owned()))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_string()))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::Many(Vec::new()))
+            }
+        }
+
+        d.deserialize_any(OneOrManyVisitor)
+    }
+}
+
+/// `json: { url, auth, headers, metrics }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJson {
+    pub url: Opt<String>,
+    pub auth: Opt<RawAuth>,
+    pub headers: Opt<SpannedMap>,
+    pub metrics: Opt<Vec<Spanned<RawJsonMetric>>>,
+}
+
+/// `auth: { basic: {...} }` or `auth: { bearer_token | bearer_token_file }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    pub basic: Opt<RawBasicAuth>,
+    pub bearer_token: Opt<String>,
+    pub bearer_token_file: Opt<String>,
+}
+
+/// `basic: { username, password | password_file }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBasicAuth {
+    pub username: Opt<String>,
+    pub password: Opt<String>,
+    pub password_file: Opt<String>,
+}
+
+/// One entry of `json.metrics`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJsonMetric {
+    pub name: Opt<String>,
+    pub help: Opt<String>,
+    #[serde(rename = "type")]
+    pub kind: Opt<String>,
+    pub path: Opt<String>,
+    pub value: Opt<String>,
+    pub labels: Opt<SpannedMap>,
+    pub value_map: Opt<SpannedMap>,
 }

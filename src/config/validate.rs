@@ -6,8 +6,9 @@
 //! [`defaults`](super::defaults), then the file's `defaults:` block, then
 //! the target's own fields. `${ENV}` references are expanded in every string
 //! value before it is parsed (`$$` is a literal `$`), relative `*_file` paths
-//! resolve against the config file's directory, and component regexes are
-//! compiled once here.
+//! resolve against the config file's directory, and regexes and JSONPath
+//! queries are compiled once here. The prober blocks other than
+//! `statuspage` are validated in the `probers` submodule.
 //!
 //! Messages say what is wrong and what to change, and never echo secrets:
 //! header values and tokens are not shown, and URLs are shown with their
@@ -25,6 +26,8 @@ use serde_saphyr::{
     Localizer, Location, RenderOptions, SnippetMode, Spanned, UserMessageFormatter,
 };
 use url::Url;
+
+mod probers;
 
 use super::raw::{
     PROBER_BLOCKS, RawBackoff, RawCommon, RawComponents, RawConfig, RawProber, RawStatuspage,
@@ -75,6 +78,7 @@ pub(super) fn load_with_env(
         dir: path.parent().unwrap_or(Path::new("")).to_path_buf(),
         env,
         issues: Vec::new(),
+        json_families: HashMap::new(),
     };
     let config = cx.config(&raw);
     match config {
@@ -596,6 +600,16 @@ fn is_header_value(value: &str) -> bool {
     !value.chars().any(|c| c.is_control() && c != '\t')
 }
 
+/// The message for a regex that does not compile.
+fn bad_regex(source: &str, key: &str, err: &regex::Error) -> String {
+    format!(
+        "invalid regex `{}` in `{key}`: {}; fix the pattern (escape special characters like \
+         `(` or `[` with `\\`)",
+        shown(source),
+        regex_error_text(err)
+    )
+}
+
 /// The first line of a regex error, without the pattern echo and caret art.
 fn regex_error_text(err: &regex::Error) -> String {
     let text = err.to_string();
@@ -720,10 +734,36 @@ struct Overrides {
     stale_after: Field<Duration>,
 }
 
-/// A validated prober block, plus credentials taken out of its URL.
+/// A validated prober block, plus what it adds to the target's requests.
 struct ProberOut {
     config: ProberConfig,
-    basic_auth: Option<(Secret, Pos)>,
+    /// `Authorization` values the block gives (userinfo moved out of its
+    /// URL, a `json` block's `auth:`): more than one is an error, reported
+    /// with the target's own credentials.
+    auth: Vec<Credentials>,
+    /// The block's own `headers:` (`http`, `json`), which replace the
+    /// target's by name.
+    headers: Vec<Header>,
+}
+
+/// An `Authorization` header value given one way, for the "credentials
+/// twice" check.
+#[derive(Debug, Clone)]
+struct Credentials {
+    value: Secret,
+    pos: Pos,
+    /// How it was given, for messages: "a bearer token", ...
+    how: &'static str,
+}
+
+impl ProberOut {
+    fn new(config: ProberConfig) -> Self {
+        ProberOut {
+            config,
+            auth: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
 }
 
 struct Ctx<'a> {
@@ -731,6 +771,9 @@ struct Ctx<'a> {
     dir: PathBuf,
     env: EnvLookup<'a>,
     issues: Vec<ConfigIssue>,
+    /// `json` metric families seen so far, across targets: one name has
+    /// one type in the whole exposition.
+    json_families: HashMap<String, probers::FamilySeen>,
 }
 
 impl Ctx<'_> {
@@ -765,6 +808,23 @@ impl Ctx<'_> {
             1,
             u64::from(u32::MAX),
         );
+        let min_interval_per_host = match &raw.min_interval_per_host {
+            None => Some(Duration::ZERO),
+            Some(s) => self.text(s).and_then(|text| match parse_duration(&text) {
+                Ok(d) => Some(d),
+                Err(why) => {
+                    self.error(
+                        pos(s),
+                        format!(
+                            "invalid duration `{}` for `min_interval_per_host`: {why}; write a \
+                             number and a unit, like `1s` or `500ms` (`0s` for no spacing)",
+                            shown(&text)
+                        ),
+                    );
+                    None
+                }
+            }),
+        };
         let inherited = match &raw.defaults {
             Some(d) => self.overrides(&d.value.common()),
             None => Overrides::default(),
@@ -792,6 +852,7 @@ impl Ctx<'_> {
         Some(Config {
             concurrency: usize::try_from(concurrency?).ok()?,
             per_host_concurrency: usize::try_from(per_host_concurrency?).ok()?,
+            min_interval_per_host: min_interval_per_host?,
             targets: out,
         })
     }
@@ -1084,23 +1145,24 @@ impl Ctx<'_> {
         };
         o.server_name = self.string(server_name.as_ref(), "tls.server_name");
         if let Some(s) = insecure_skip_verify {
-            o.insecure_skip_verify = match self.text(s) {
+            o.insecure_skip_verify = match self.flag(s, "tls.insecure_skip_verify") {
+                Some(b) => Field::Set(b, pos(s)),
                 None => Field::Invalid,
-                Some(text) => match parse_bool(&text) {
-                    Some(b) => Field::Set(b, pos(s)),
-                    None => {
-                        self.error(
-                            pos(s),
-                            format!(
-                                "`tls.insecure_skip_verify` must be `true` or `false`, got `{}`",
-                                shown(&text)
-                            ),
-                        );
-                        Field::Invalid
-                    }
-                },
             };
         }
+    }
+
+    /// A `true`/`false` value.
+    fn flag(&mut self, s: &Spanned<String>, key: &str) -> Option<bool> {
+        let text = self.text(s)?;
+        let flag = parse_bool(&text);
+        if flag.is_none() {
+            self.error(
+                pos(s),
+                format!("`{key}` must be `true` or `false`, got `{}`", shown(&text)),
+            );
+        }
+        flag
     }
 
     fn target(
@@ -1121,7 +1183,14 @@ impl Ctx<'_> {
         let labels = self.labels(raw);
         let own = self.overrides(&raw.common());
         let prober = self.prober(raw, at, &label);
-        let bearer = self.bearer(raw, &label).flatten();
+        let bearer = self
+            .bearer(
+                raw.bearer_token.as_ref(),
+                raw.bearer_token_file.as_ref(),
+                "",
+                &label,
+            )
+            .flatten();
 
         // Layering: own setting, else `defaults:`, else built-in.
         let interval = effective(&own.interval, &inherited.interval, defaults::INTERVAL);
@@ -1213,53 +1282,55 @@ impl Ctx<'_> {
         };
 
         // Headers: `defaults:` ones, replaced by name by the target's own,
-        // then credentials (bearer token, or userinfo moved out of the URL)
-        // as `Authorization`, which the target may give only one way.
-        let mut headers: Vec<(String, Secret)> = inherited
+        // then by the prober block's own, then credentials (bearer token,
+        // userinfo moved out of the URL, a block's `auth:`) as
+        // `Authorization`, which the target may give only one way.
+        let block_headers: &[Header] = prober.as_ref().map_or(&[], |p| &p.headers);
+        let mut headers: Vec<(String, Secret)> = Vec::new();
+        for h in inherited
             .headers
             .iter()
-            .filter(|h| {
-                !own.headers
-                    .iter()
-                    .any(|o| o.name.eq_ignore_ascii_case(&h.name))
-            })
             .chain(own.headers.iter())
-            .map(|h| (h.name.clone(), h.value.clone()))
-            .collect();
-        let url_auth = prober.as_ref().and_then(|p| p.basic_auth.clone());
-        let mut ways: Vec<(&str, Pos)> = Vec::new();
-        if let Some(h) = own
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+            .chain(block_headers)
         {
-            ways.push(("an `Authorization` header", h.pos));
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&h.name));
+            headers.push((h.name.clone(), h.value.clone()));
         }
-        if let Some((_, p)) = &bearer {
-            ways.push(("a bearer token", *p));
+        let mut ways: Vec<Credentials> = Vec::new();
+        for h in own.headers.iter().chain(block_headers) {
+            if h.name.eq_ignore_ascii_case("authorization") {
+                ways.push(Credentials {
+                    value: h.value.clone(),
+                    pos: h.pos,
+                    how: "an `Authorization` header",
+                });
+            }
         }
-        if let Some((_, p)) = &url_auth {
-            ways.push(("a user and password in the URL", *p));
+        if let Some((token, p)) = bearer {
+            ways.push(Credentials {
+                value: Secret::new(format!("Bearer {}", token.expose())),
+                pos: p,
+                how: "a bearer token",
+            });
         }
-        ways.sort_by_key(|(_, p)| (p.line, p.column));
-        if let [(first, first_at), others @ ..] = ways.as_slice() {
-            for (other, other_at) in others {
+        if let Some(p) = &prober {
+            ways.extend(p.auth.iter().cloned());
+        }
+        ways.sort_by_key(|w| (w.pos.line, w.pos.column));
+        if let [first, others @ ..] = ways.as_slice() {
+            for other in others {
                 self.error(
-                    *other_at,
+                    other.pos,
                     format!(
-                        "{label} gives credentials twice, as {first} (line {}) and as \
-                         {other}: keep one",
-                        first_at.line
+                        "{label} gives credentials twice, as {} (line {}) and as {}: keep one",
+                        first.how, first.pos.line, other.how
                     ),
                 );
             }
         }
-        let auth = bearer
-            .map(|(token, _)| Secret::new(format!("Bearer {}", token.expose())))
-            .or(url_auth.map(|(basic, _)| basic));
-        if let Some(value) = auth {
+        if let Some(auth) = ways.into_iter().next() {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
-            headers.push(("Authorization".to_owned(), value));
+            headers.push(("Authorization".to_owned(), auth.value));
         }
 
         let (cert_file, key_file) = match client_cert {
@@ -1394,55 +1465,72 @@ impl Ctx<'_> {
         ok.then_some(out)
     }
 
-    /// The bearer token, from `bearer_token` or `bearer_token_file`.
+    /// The bearer token, from `bearer_token` or `bearer_token_file`
+    /// (`prefix` names where they are, like `auth.`, in messages).
     /// `None`: invalid; `Some(None)`: not set.
-    fn bearer(&mut self, raw: &RawTarget, label: &str) -> Option<Option<(Secret, Pos)>> {
-        match (&raw.bearer_token, &raw.bearer_token_file) {
+    fn bearer(
+        &mut self,
+        token: Option<&Spanned<String>>,
+        file: Option<&Spanned<String>>,
+        prefix: &str,
+        label: &str,
+    ) -> Option<Option<(Secret, Pos)>> {
+        match (token, file) {
             (None, None) => Some(None),
             (Some(_), Some(file)) => {
                 self.error(
                     pos(file),
-                    format!("{label} sets both `bearer_token` and `bearer_token_file`: keep one"),
+                    format!(
+                        "{label} sets both `{prefix}bearer_token` and `{prefix}bearer_token_file`: \
+                         keep one"
+                    ),
                 );
                 None
             }
             (Some(token), None) => {
+                let key = format!("{prefix}bearer_token");
                 let text = self.text(token)?;
-                self.check_token(&text, pos(token), "bearer_token")?;
+                self.check_token(&text, pos(token), &key)?;
                 Some(Some((Secret::new(text), pos(token))))
             }
             (None, Some(file)) => {
-                let text = self.text(file)?;
-                let path = self.resolve(&text);
-                let content = match std::fs::read(&path) {
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        self.error(
-                            pos(file),
-                            format!(
-                                "`bearer_token_file` `{}` cannot be read ({e}): fix the path \
-                                 (relative paths are relative to the config file's directory)",
-                                shown(&path.display().to_string())
-                            ),
-                        );
-                        return None;
-                    }
-                };
-                let Ok(content) = String::from_utf8(content) else {
-                    self.error(
-                        pos(file),
-                        format!(
-                            "`bearer_token_file` `{}` is not UTF-8 text: write the token as text",
-                            shown(&path.display().to_string())
-                        ),
-                    );
-                    return None;
-                };
-                let token = content.trim_end_matches(['\n', '\r']);
-                self.check_token(token, pos(file), "bearer_token_file")?;
+                let key = format!("{prefix}bearer_token_file");
+                let token = self.secret_file(file, &key)?;
+                self.check_token(&token, pos(file), &key)?;
                 Some(Some((Secret::new(token), pos(file))))
             }
         }
+    }
+
+    /// The content of a `*_file` secret, without its trailing line break.
+    fn secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<String> {
+        let text = self.text(file)?;
+        let path = self.resolve(&text);
+        let content = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.error(
+                    pos(file),
+                    format!(
+                        "`{key}` `{}` cannot be read ({e}): fix the path (relative paths are \
+                         relative to the config file's directory)",
+                        shown(&path.display().to_string())
+                    ),
+                );
+                return None;
+            }
+        };
+        let Ok(content) = String::from_utf8(content) else {
+            self.error(
+                pos(file),
+                format!(
+                    "`{key}` `{}` is not UTF-8 text: write the secret as text",
+                    shown(&path.display().to_string())
+                ),
+            );
+            return None;
+        };
+        Some(content.trim_end_matches(['\n', '\r']).to_owned())
     }
 
     fn check_token(&mut self, token: &str, at: Pos, key: &str) -> Option<()> {
@@ -1468,6 +1556,11 @@ impl Ctx<'_> {
 
     fn prober(&mut self, raw: &RawTarget, at: Pos, label: &str) -> Option<ProberOut> {
         let blocks = raw.probers();
+        let static_labels: Vec<&str> = raw
+            .labels
+            .as_ref()
+            .map(|m| m.value.0.iter().map(|(k, _)| k.value.as_str()).collect())
+            .unwrap_or_default();
         match blocks.as_slice() {
             [] => {
                 let names: Vec<&str> = PROBER_BLOCKS.iter().map(|k| k.as_str()).collect();
@@ -1480,7 +1573,7 @@ impl Ctx<'_> {
                 );
                 None
             }
-            [only] => self.prober_block(only, label),
+            [only] => self.prober_block(only, label, &static_labels),
             [first, second, rest @ ..] => {
                 let message = if rest.is_empty() {
                     format!(
@@ -1498,37 +1591,42 @@ impl Ctx<'_> {
                     )
                 };
                 self.error(Pos::from(second.location()), message);
-                // Still check the supported blocks, to report everything
-                // at once.
+                // Still check every block, to report everything at once.
                 for block in &blocks {
-                    if !matches!(block, RawProber::Unsupported(..)) {
-                        let _ = self.prober_block(block, label);
-                    }
+                    let _ = self.prober_block(block, label, &static_labels);
                 }
                 None
             }
         }
     }
 
-    fn prober_block(&mut self, block: &RawProber<'_>, label: &str) -> Option<ProberOut> {
+    fn prober_block(
+        &mut self,
+        block: &RawProber<'_>,
+        label: &str,
+        static_labels: &[&str],
+    ) -> Option<ProberOut> {
         match block {
             RawProber::Statuspage(b) => {
                 self.statuspage(b, label)
                     .map(|(config, basic_auth)| ProberOut {
                         config: ProberConfig::Statuspage(config),
-                        basic_auth,
+                        auth: basic_auth
+                            .map(|(value, pos)| Credentials {
+                                value,
+                                pos,
+                                how: "a user and password in the URL",
+                            })
+                            .into_iter()
+                            .collect(),
+                        headers: Vec::new(),
                     })
             }
-            RawProber::Unsupported(kind, loc) => {
-                self.error(
-                    Pos::from(*loc),
-                    format!(
-                        "prober `{kind}` is not supported by this version yet: use `statuspage` \
-                         or remove this block"
-                    ),
-                );
-                None
-            }
+            RawProber::Statusio(b) => self.statusio(b, label),
+            RawProber::Vendor(kind, b) => self.vendor(*kind, b, label),
+            RawProber::GoogleCloud(b) => self.google_cloud(b, label),
+            RawProber::Http(b) => self.http(b, label),
+            RawProber::Json(b) => self.json(b, label, static_labels),
         }
     }
 
@@ -1614,15 +1712,7 @@ impl Ctx<'_> {
             match regex::Regex::new(&source) {
                 Ok(regex) => out.push(Matcher { source, regex }),
                 Err(e) => {
-                    self.error(
-                        pos(s),
-                        format!(
-                            "invalid regex `{}` in `components.{key}`: {}; fix the pattern \
-                             (escape special characters like `(` or `[` with `\\`)",
-                            shown(&source),
-                            regex_error_text(&e)
-                        ),
-                    );
+                    self.error(pos(s), bad_regex(&source, &format!("components.{key}"), &e));
                     ok = false;
                 }
             }
@@ -1800,7 +1890,9 @@ mod tests {
         assert_eq!(t.interval, Duration::from_secs(120));
         assert_eq!(t.stale_after, Duration::from_secs(600));
         assert_eq!(t.labels, vec![("team".to_owned(), "$dev".to_owned())]);
-        let ProberConfig::Statuspage(sp) = &t.prober;
+        let ProberConfig::Statuspage(sp) = &t.prober else {
+            panic!("not a statuspage target");
+        };
         assert_eq!(
             sp.url.as_str(),
             "https://www.githubstatus.com/api/v2/summary.json"

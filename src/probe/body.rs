@@ -511,6 +511,8 @@ mod tests {
             join_path(&u("https://m.example/a"), &["x/../y"]).as_str(),
             "https://m.example/a/x%2F..%2Fy"
         );
+        let climbed = join_path(&u("https://m.example/a/b"), &["..", "c"]);
+        assert!(climbed.path().starts_with("/a/b/"), "{climbed}");
     }
 
     #[test]

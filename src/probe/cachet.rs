@@ -285,12 +285,12 @@ pub fn build(
             status,
         });
     }
-    // Every component's status (before filtering) for incident impacts.
-    let status_by_id: HashMap<String, Severity> = snap
-        .components
-        .iter()
-        .map(|c| (c.id.clone(), c.status))
-        .collect();
+    // Every component's status (before filtering; first row of an id wins)
+    // for incident impacts.
+    let mut status_by_id: HashMap<String, Severity> = HashMap::with_capacity(snap.components.len());
+    for c in &snap.components {
+        status_by_id.entry(c.id.clone()).or_insert(c.status);
+    }
     let worst = finish_components(&mut snap, &cfg.components, cfg.max_components);
     snap.page = worst;
 

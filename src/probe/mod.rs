@@ -9,7 +9,9 @@ pub mod body;
 pub mod cachet;
 pub mod google_cloud;
 pub mod heroku;
+pub mod http_check;
 pub mod instatus;
+pub mod json;
 pub mod salesforce;
 pub mod slack;
 pub mod statusio;
@@ -18,8 +20,11 @@ pub mod statuspage;
 use std::fmt;
 use std::time::Duration;
 
-/// Every prober kind of SPEC §3. Only the ones with a module are implemented;
-/// the names are the config block names and the `prober` label value.
+pub use http_check::HttpSnapshot;
+pub use json::JsonSnapshot;
+
+/// Every prober kind of SPEC §3; the names are the config block names and
+/// the `prober` label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProberKind {
     Statuspage,
@@ -281,7 +286,12 @@ impl StatusSnapshot {
 /// What a successful probe yields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProbeOutput {
+    /// Every status-page prober.
     Status(StatusSnapshot),
+    /// `http`: TLS certificate expiry of the answer's connection.
+    Http(HttpSnapshot),
+    /// `json`: the samples of the user's rules.
+    Json(JsonSnapshot),
 }
 
 /// What a prober needs to make requests for one probe: the shared client of
@@ -332,5 +342,14 @@ pub async fn run(ctx: &ProbeContext<'_>) -> Result<ProbeSuccess, ProbeError> {
                 output: ProbeOutput::Status(snapshot),
             })
         }
+        ProberConfig::Statusio(cfg) => statusio::probe(ctx, cfg).await,
+        ProberConfig::Instatus(cfg) => instatus::probe(ctx, cfg).await,
+        ProberConfig::Cachet(cfg) => cachet::probe(ctx, cfg).await,
+        ProberConfig::Slack(cfg) => slack::probe(ctx, cfg).await,
+        ProberConfig::GoogleCloud(cfg) => google_cloud::probe(ctx, cfg).await,
+        ProberConfig::Heroku(cfg) => heroku::probe(ctx, cfg).await,
+        ProberConfig::Salesforce(cfg) => salesforce::probe(ctx, cfg).await,
+        ProberConfig::Http(cfg) => http_check::probe(ctx, cfg).await,
+        ProberConfig::Json(cfg) => json::probe(ctx, cfg).await,
     }
 }

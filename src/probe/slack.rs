@@ -109,9 +109,11 @@ pub fn parse(body: &[u8], cfg: &SlackConfig) -> Result<StatusSnapshot, ProbeErro
         snap.count_unknown(FIELD_PAGE_STATUS);
     }
 
-    // (service name, worst severity of the items naming it)
-    let mut services: Vec<(String, Option<Severity>)> =
-        SERVICES.iter().map(|s| ((*s).to_owned(), None)).collect();
+    // (id, service name, worst severity of the items naming it)
+    let mut services: Vec<(String, String, Option<Severity>)> = SERVICES
+        .iter()
+        .map(|s| (slug(s), (*s).to_owned(), None))
+        .collect();
     let mut any_item = false;
     for item in active {
         let Value::Object(item) = item else { continue };
@@ -132,22 +134,27 @@ pub fn parse(body: &[u8], cfg: &SlackConfig) -> Result<StatusSnapshot, ProbeErro
             }
         };
         for name in items(item.get("services")) {
-            let Some(name) = text(Some(name)) else {
+            // Service names are strings; anything else is not a service.
+            let Some(name) = name.as_str().map(str::trim).filter(|n| !n.is_empty()) else {
                 continue;
             };
-            let key = slug(&name);
-            let slot = match services.iter_mut().find(|(s, _)| slug(s) == key) {
-                Some(slot) => slot,
+            let key = slug(name);
+            if key.is_empty() {
+                continue;
+            }
+            let index = match services.iter().position(|(k, _, _)| *k == key) {
+                Some(i) => i,
                 None => {
-                    services.push((name.into_owned(), None));
-                    let last = services.len() - 1;
-                    &mut services[last]
+                    services.push((key, name.to_owned(), None));
+                    services.len() - 1
                 }
             };
-            slot.1 = Some(match slot.1 {
-                Some(current) => Severity::worst([current, severity]),
-                None => severity,
-            });
+            if let Some((_, _, worst)) = services.get_mut(index) {
+                *worst = Some(match *worst {
+                    Some(current) => Severity::worst([current, severity]),
+                    None => severity,
+                });
+            }
         }
         if severity == Severity::Maintenance {
             snap.maintenances_active = snap.maintenances_active.saturating_add(1);
@@ -158,9 +165,8 @@ pub fn parse(body: &[u8], cfg: &SlackConfig) -> Result<StatusSnapshot, ProbeErro
 
     snap.components = services
         .into_iter()
-        .filter(|(name, _)| !slug(name).is_empty())
-        .map(|(name, severity)| Component {
-            id: slug(&name),
+        .map(|(id, name, severity)| Component {
+            id,
             name,
             group: String::new(),
             status: severity.unwrap_or(Severity::Operational),

@@ -31,13 +31,16 @@ use std::collections::hash_map::Entry;
 use std::fmt;
 use std::marker::PhantomData;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::error::Category;
 
-use super::{Component, Impact, Incident, ProbeError, Reason, Severity, StatusSnapshot};
+use super::body::{decode_text, is_one_of, json_error, lookup, schema_error as schema};
+use super::{Component, Impact, Incident, ProbeError, Severity, StatusSnapshot};
+
+/// Statuspage timestamps (RFC 3339 with `Z` or a local offset) are read by the
+/// one timestamp parser every prober shares.
+pub use super::body::parse_timestamp;
 use crate::config::StatuspageConfig;
 
 /// `unknown_values` field name for a component status word that is not mapped.
@@ -78,19 +81,6 @@ const ACTIVE_MAINTENANCE_WORDS: [&str; 2] = ["in_progress", "verifying"];
 /// Maintenance status of an upcoming maintenance.
 const SCHEDULED_MAINTENANCE_WORD: &str = "scheduled";
 
-fn lookup<T: Copy>(table: &[(&str, T)], word: &str) -> Option<T> {
-    let word = word.trim();
-    table
-        .iter()
-        .find(|(w, _)| w.eq_ignore_ascii_case(word))
-        .map(|(_, v)| *v)
-}
-
-fn is_one_of(words: &[&str], word: &str) -> bool {
-    let word = word.trim();
-    words.iter().any(|w| w.eq_ignore_ascii_case(word))
-}
-
 /// Severity of a component `status` word (`operational` … `major_outage`);
 /// `None` for words outside the Statuspage vocabulary. Case-insensitive.
 pub fn component_severity(word: &str) -> Option<Severity> {
@@ -108,30 +98,13 @@ pub fn incident_impact(word: &str) -> Option<Impact> {
     lookup(&IMPACT_WORDS, word)
 }
 
-/// Unix seconds of a Statuspage timestamp: RFC 3339 with `Z` or a local
-/// offset (`2021-12-10T19:52:52.123-05:00`); a timestamp without offset is
-/// taken as UTC. `None` when it does not parse.
-pub fn parse_timestamp(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some(unix_seconds(&dt));
-    }
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|n| unix_seconds(&n.and_utc()))
-}
-
-fn unix_seconds<Tz: TimeZone>(dt: &DateTime<Tz>) -> f64 {
-    dt.timestamp() as f64 + f64::from(dt.timestamp_subsec_nanos()) / 1e9
-}
-
 /// Parse one Statuspage v2 body (`summary.json` or `components.json` shape)
 /// into a snapshot, applying the target's component filter and cap.
 ///
 /// Never panics, whatever the bytes. Errors are reason `decode` (not JSON,
 /// HTML, bad UTF-16) or `schema` (JSON of another shape).
 pub fn parse(body: &[u8], cfg: &StatuspageConfig) -> Result<StatusSnapshot, ProbeError> {
-    let text = decode(body)?;
+    let text = decode_text(body)?;
     let top: Obj<RawSummary<'_>> = serde_json::from_slice(&text).map_err(json_error)?;
     let summary = match top {
         Obj::Object(s) => s,
@@ -154,73 +127,6 @@ pub fn parse(body: &[u8], cfg: &StatuspageConfig) -> Result<StatusSnapshot, Prob
 
 // ---------------------------------------------------------------------------
 // Decoding
-
-/// Strip a UTF-8 BOM, transcode UTF-16, and reject what is plainly not JSON.
-fn decode(body: &[u8]) -> Result<Cow<'_, [u8]>, ProbeError> {
-    let text: Cow<'_, [u8]> = if let Some(rest) = body.strip_prefix(b"\xEF\xBB\xBF") {
-        Cow::Borrowed(rest)
-    } else if let Some(rest) = body.strip_prefix(b"\xFF\xFE") {
-        Cow::Owned(utf16_to_utf8(rest, false)?)
-    } else if let Some(rest) = body.strip_prefix(b"\xFE\xFF") {
-        Cow::Owned(utf16_to_utf8(rest, true)?)
-    } else {
-        // JSON starts with an ASCII character, so without a BOM UTF-16 shows
-        // as a NUL byte before (BE) or after (LE) the first character.
-        match body {
-            [0, b, ..] if *b != 0 => Cow::Owned(utf16_to_utf8(body, true)?),
-            [a, 0, ..] if *a != 0 => Cow::Owned(utf16_to_utf8(body, false)?),
-            _ => Cow::Borrowed(body),
-        }
-    };
-    match text.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => Err(decode_error("not JSON: empty body")),
-        Some(b'<') => Err(decode_error(
-            "answered HTML instead of JSON — has the vendor moved its status page?",
-        )),
-        Some(_) => Ok(text),
-    }
-}
-
-fn utf16_to_utf8(bytes: &[u8], big_endian: bool) -> Result<Vec<u8>, ProbeError> {
-    if !bytes.len().is_multiple_of(2) {
-        return Err(decode_error(
-            "not JSON: UTF-16 body has an odd number of bytes",
-        ));
-    }
-    let units = bytes.chunks_exact(2).map(|pair| {
-        let pair = [pair[0], pair[1]];
-        if big_endian {
-            u16::from_be_bytes(pair)
-        } else {
-            u16::from_le_bytes(pair)
-        }
-    });
-    let mut out = String::with_capacity(bytes.len() / 2);
-    for c in char::decode_utf16(units) {
-        match c {
-            Ok(c) => out.push(c),
-            Err(e) => return Err(decode_error(format!("not JSON: invalid UTF-16: {e}"))),
-        }
-    }
-    Ok(out.into_bytes())
-}
-
-fn decode_error(message: impl Into<String>) -> ProbeError {
-    ProbeError::new(Reason::Decode, message)
-}
-
-fn schema(message: impl Into<String>) -> ProbeError {
-    ProbeError::new(Reason::Schema, message)
-}
-
-/// Syntax errors are `decode`; type errors (only duplicate keys can cause one
-/// with the lenient structs below) are `schema`.
-fn json_error(e: serde_json::Error) -> ProbeError {
-    match e.classify() {
-        Category::Data => schema(format!("unexpected JSON shape: {e}")),
-        Category::Syntax | Category::Eof | Category::Io => decode_error(format!("not JSON: {e}")),
-    }
-}
 
 fn check_shape(s: &RawSummary<'_>) -> Result<(), ProbeError> {
     match &s.page {
@@ -836,14 +742,5 @@ mod tests {
         assert!(matches!(row.name.0, Some(Cow::Owned(_))));
         assert_eq!(row.status.as_str(), Some("3"));
         assert!(row.group.0);
-    }
-
-    #[test]
-    fn utf16_without_bom_is_detected() {
-        let le: Vec<u8> = "{}".encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let be: Vec<u8> = "{}".encode_utf16().flat_map(u16::to_be_bytes).collect();
-        assert_eq!(decode(&le).ok().as_deref(), Some(&b"{}"[..]));
-        assert_eq!(decode(&be).ok().as_deref(), Some(&b"{}"[..]));
-        assert!(decode(&[b'{', 0, b'}']).is_err());
     }
 }
