@@ -35,6 +35,16 @@ else
   echo "static binary: no libraries needed"
 fi
 
+previous=$(podman image inspect "$image" --format '{{.Id}}' 2>/dev/null || true)
 podman build --quiet -f deploy/Containerfile.scratch -t "$image" "$context" >/dev/null
+# Drop the image this build replaced, so repeated CI runs leave no litter.
+if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect "$image" --format '{{.Id}}')" ]; then
+  podman rmi "$previous" >/dev/null 2>&1 || true
+fi
 size=$(podman image inspect "$image" --format '{{.Size}}')
+config=$(podman image inspect "$image" --format '{{.Config.User}} {{.Config.ExposedPorts}} {{.Config.Entrypoint}}')
+case "$config" in
+  "65532:65532 map[10138/tcp:{}] [/upstream-exporter]") ;;
+  *) echo "unexpected image config: $config" >&2; exit 1 ;;
+esac
 echo "built $image: $size bytes ($((size / 1024 / 1024)) MiB); binary in the image $(stat -c %s "$context/rootfs/upstream-exporter") bytes"

@@ -14,6 +14,10 @@
 //! OpenMetrics, so the OpenMetrics scrape is validated by Prometheus itself
 //! ingesting it (it negotiates OpenMetrics first) plus a structural check.
 //!
+//! A third target, `payments`, is an `http` health check of a local HTTPS
+//! server whose certificate (from a private CA) expires in 10 days, so the
+//! TLS expiry gauge, its panel and its alert are exercised for real.
+//!
 //! Static checks of the dashboard, provisioning, alert rules, the
 //! PrometheusRule manifest and the Kubernetes config run without Prometheus.
 //! Every process is killed on drop, also on failure; the live test is
@@ -21,6 +25,7 @@
 
 mod common;
 mod e2e;
+mod tls_server;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -66,9 +71,7 @@ const PANEL_DATA: &[(&str, &[Scenario])] = &[
     ("Probe failures by reason", &[X]),
     ("Data freshness", &[O, D, M, X]),
     ("Last HTTP status", &[O, D, M, X]),
-    // Only the http prober exports certificate expiry; the fixture
-    // upstream is plain-HTTP status pages, so this panel only has to parse.
-    ("TLS certificate expires in", &[]),
+    ("TLS certificate expires in", &[O, D, M, X]),
     ("Config reload", &[O, D, M, X]),
     ("Last successful reload", &[O, D, M, X]),
     ("Targets", &[O, D, M, X]),
@@ -140,17 +143,46 @@ async fn exporter_prometheus_dashboard_and_alerts_end_to_end() {
         .expect("the end-to-end suite took longer than 90 s");
 }
 
-fn exporter_config(upstream: &Upstream, broken: bool) -> String {
+/// The HTTPS health endpoint of the `payments` target.
+struct Payments {
+    url: String,
+    ca_file: String,
+    not_after: f64,
+    _pki: tls_server::Pki,
+}
+
+/// A private CA and an HTTPS server whose leaf expires in 10 days.
+async fn payments_server() -> Payments {
+    use chrono::Datelike as _;
+    let pki = tls_server::Pki::new();
+    let day = (chrono::Utc::now() + chrono::Duration::days(10)).date_naive();
+    let (chain, key, not_after) = pki.leaf(
+        (2020, 1, 1),
+        (day.year(), day.month() as u8, day.day() as u8),
+    );
+    let addr = tls_server::https_server(chain, key, None).await;
+    Payments {
+        url: format!("https://127.0.0.1:{}/healthz", addr.port()),
+        ca_file: pki.path("ca.pem"),
+        not_after,
+        _pki: pki,
+    }
+}
+
+fn exporter_config(upstream: &Upstream, payments: &Payments, broken: bool) -> String {
     format!(
         "# upstream-exporter config written by tests/e2e_prometheus.rs\n\
          defaults:\n  interval: 1s\n  timeout: 800ms\n  retries: 1\n  \
          backoff: {{ initial: 20ms, max: 50ms }}\n  stale_after: 8s\n{}\
          targets:\n  - name: primary\n    labels: {{ team: e2e }}\n    \
          statuspage: {{ url: \"{base}/primary\" }}\n  - name: secondary\n    \
-         statuspage: {{ url: \"{base}{secondary}\" }}\n",
+         statuspage: {{ url: \"{base}{secondary}\" }}\n  - name: payments\n    \
+         tls: {{ ca_file: \"{ca}\" }}\n    http: {{ url: \"{https}\" }}\n",
         if broken { "  intervall: 1s\n" } else { "" },
         base = upstream.base,
         secondary = upstream::SECONDARY_PATH,
+        ca = payments.ca_file,
+        https = payments.url,
     )
 }
 
@@ -309,10 +341,12 @@ fn by_target(samples: &[Sample]) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Both status-page targets have `value` (the `payments` target is not
+/// one of them).
 fn both(value: f64) -> impl Fn(&[Sample]) -> bool {
     move |s| {
         let m = by_target(s);
-        m.len() == 2 && m.get("primary") == Some(&value) && m.get("secondary") == Some(&value)
+        m.get("primary") == Some(&value) && m.get("secondary") == Some(&value)
     }
 }
 
@@ -320,10 +354,11 @@ async fn live() {
     let client = http_client();
     let dir = tempfile::tempdir().expect("tempdir");
     let upstream = Upstream::start(O).await;
+    let payments = payments_server().await;
 
-    // The exporter, polling both targets every second.
+    // The exporter, polling its three targets every second.
     let config_path = dir.path().join("exporter.yaml");
-    write_atomically(&config_path, &exporter_config(&upstream, false));
+    write_atomically(&config_path, &exporter_config(&upstream, &payments, false));
     let exporter_port = free_port();
     let exporter_addr = format!("127.0.0.1:{exporter_port}");
     let mut exporter = Daemon::spawn(
@@ -394,17 +429,35 @@ async fn live() {
     assert_eq!(loaded, alert_names, "Prometheus loaded alerts.yaml");
 
     // ---- operational -----------------------------------------------------
-    scenario_operational(&prom).await;
+    scenario_operational(&prom, &payments).await;
     check_dashboard(&prom, O).await;
-    wait_alerts(&prom, "no alert while all is operational", |a| {
-        a.iter()
-            .all(|x| x.state != "firing" && x.state != "pending")
+    // All is operational; only the certificate expiring in 10 days alerts.
+    let alerts = wait_alerts(&prom, "only the TLS alert while all is operational", |a| {
+        let active: Vec<&Alert> = a
+            .iter()
+            .filter(|x| x.state == "firing" || x.state == "pending")
+            .collect();
+        active.len() == 1 && active[0].label("alertname") == "UpstreamTLSCertificateExpiringSoon"
     })
     .await;
+    let tls = named(&alerts, "UpstreamTLSCertificateExpiringSoon")[0];
+    assert_eq!(tls.label("target"), "payments");
+    assert_eq!(tls.state, "pending", "for: 15m has not passed");
+    assert!(
+        tls.annotations["summary"].starts_with("TLS certificate of payments expires in 9d ")
+            || tls.annotations["summary"]
+                .starts_with("TLS certificate of payments expires in 10d "),
+        "{tls:#?}"
+    );
 
     // ---- degraded --------------------------------------------------------
+    let switched = std::time::Instant::now();
     upstream.set(D);
     wait_for(&prom, "upstream_page_status_code", both(3.0)).await;
+    eprintln!(
+        "degraded visible in Prometheus after {:?}",
+        switched.elapsed()
+    );
     let degraded_incidents = open_incident_names(&upstream::fixture_json(D, true));
     assert_eq!(degraded_incidents.len(), 1);
     let incident = degraded_incidents.first().unwrap().clone();
@@ -465,6 +518,7 @@ async fn live() {
     );
 
     // ---- major outage, incidents elsewhere -------------------------------
+    let switched = std::time::Instant::now();
     upstream.set(M);
     wait_for(
         &prom,
@@ -472,6 +526,10 @@ async fn live() {
         |s| s.len() == 1 && s[0].value == 5.0,
     )
     .await;
+    eprintln!(
+        "major outage visible in Prometheus after {:?}",
+        switched.elapsed()
+    );
     let twilio = upstream::fixture_json(M, false);
     let expected_incidents = open_incident_names(&twilio);
     let info = wait_for(&prom, "upstream_incident_info", |s| {
@@ -529,8 +587,13 @@ async fn live() {
     assert_eq!(summaries, expected);
 
     // ---- upstream down ---------------------------------------------------
+    let switched = std::time::Instant::now();
     upstream.set(X);
     wait_for(&prom, "upstream_probe_success", both(0.0)).await;
+    eprintln!(
+        "upstream down visible in Prometheus after {:?}",
+        switched.elapsed()
+    );
     // The last good status is kept until stale_after (8 s) has passed...
     let kept = prom
         .value("upstream_page_status_code{target=\"primary\"}")
@@ -570,17 +633,25 @@ async fn live() {
     wait_empty(&prom, "upstream_page_status_code").await;
     wait_empty(&prom, "upstream_component_status_code").await;
     wait_empty(&prom, "upstream_incident_info").await;
-    assert_eq!(prom.vector("upstream_probe_success").await.len(), 2);
+    assert_eq!(prom.vector("upstream_probe_success").await.len(), 3);
     check_dashboard(&prom, X).await;
     let alerts = wait_alerts(&prom, "probe failing alerts pending", |a| {
         named(a, "UpstreamProbeFailing").len() == 2
     })
     .await;
-    assert!(
-        named(&alerts, "UpstreamProbeFailing")
-            .iter()
-            .all(|a| a.state == "pending")
-    );
+    for alert in named(&alerts, "UpstreamProbeFailing") {
+        assert_eq!(alert.state, "pending", "for: 10m has not passed");
+        // The description asks Prometheus for the most frequent reason.
+        let reason = match alert.label("target") {
+            "primary" => "http_status",
+            _ => "connect",
+        };
+        assert!(
+            alert.annotations["description"]
+                .ends_with(&format!("Most frequent failure reason: {reason}.")),
+            "{alert:#?}"
+        );
+    }
     // Incident alerts resolve once the incident series are gone.
     let resolved = |a: &Alert| a.state != "firing" && a.state != "pending";
     wait_alerts(&prom, "incident alerts resolved", |a| {
@@ -595,7 +666,7 @@ async fn live() {
 
     // ---- config reload ---------------------------------------------------
     let reload_url = format!("{}/-/reload", exporter.base);
-    write_atomically(&config_path, &exporter_config(&upstream, true));
+    write_atomically(&config_path, &exporter_config(&upstream, &payments, true));
     let r = client.post(&reload_url).send().await.unwrap();
     assert_eq!(r.status(), 400, "a broken config is rejected");
     let error = r.text().await.unwrap();
@@ -609,12 +680,12 @@ async fn live() {
         0.0,
     )
     .await;
-    wait_value(&prom, "upstream_exporter_targets", 2.0).await;
+    wait_value(&prom, "upstream_exporter_targets", 3.0).await;
     wait_alerts(&prom, "reload failing alert pending", |a| {
         named(a, "UpstreamExporterConfigReloadFailing").len() == 1
     })
     .await;
-    write_atomically(&config_path, &exporter_config(&upstream, false));
+    write_atomically(&config_path, &exporter_config(&upstream, &payments, false));
     let r = client.post(&reload_url).send().await.unwrap();
     assert_eq!(r.status(), 200, "the fixed config reloads");
     wait_value(
@@ -705,9 +776,22 @@ async fn check_scrape_formats(client: &reqwest::Client, base: &str, prom: &Prom)
     );
 }
 
-async fn scenario_operational(prom: &Prom) {
+async fn scenario_operational(prom: &Prom, payments: &Payments) {
     wait_for(prom, "upstream_page_status_code", both(1.0)).await;
-    wait_for(prom, "upstream_probe_success", both(1.0)).await;
+    wait_for(prom, "upstream_probe_success", |s| {
+        s.len() == 3 && s.iter().all(|x| x.value == 1.0)
+    })
+    .await;
+    let not_after = prom
+        .value("upstream_tls_cert_not_after_timestamp_seconds{target=\"payments\"}")
+        .await
+        .expect("leaf expiry of the https target");
+    assert_eq!(not_after, payments.not_after, "leaf not_after");
+    assert_eq!(
+        prom.value("upstream_http_status_code{target=\"payments\"}")
+            .await,
+        Some(200.0)
+    );
     let counts = by_target(
         &prom
             .vector("count by (target) (upstream_component_status_code)")
@@ -735,9 +819,20 @@ async fn scenario_operational(prom: &Prom) {
         prom.value("absent(upstream_incident_info)").await,
         Some(1.0)
     );
-    let info = prom.vector("upstream_target_info").await;
-    assert_eq!(info.len(), 2);
-    assert!(info.iter().all(|s| s.label("prober") == "statuspage"));
+    let probers: BTreeMap<String, String> = prom
+        .vector("upstream_target_info")
+        .await
+        .iter()
+        .map(|s| (s.label("target").to_string(), s.label("prober").to_string()))
+        .collect();
+    assert_eq!(
+        probers,
+        BTreeMap::from([
+            ("payments".to_string(), "http".to_string()),
+            ("primary".to_string(), "statuspage".to_string()),
+            ("secondary".to_string(), "statuspage".to_string()),
+        ])
+    );
 
     // Histogram: every bucket arrives, +Inf equals the count.
     let buckets = prom
@@ -763,7 +858,7 @@ async fn scenario_operational(prom: &Prom) {
     )
     .await;
     wait_for(prom, "increase(upstream_probes_total[10s])", |s| {
-        s.len() == 2 && s.iter().all(|x| x.value >= 2.0)
+        s.len() == 3 && s.iter().all(|x| x.value >= 2.0)
     })
     .await;
 
@@ -778,7 +873,7 @@ async fn scenario_operational(prom: &Prom) {
         .await
         .expect("reload timestamp");
     assert!((0.0..120.0).contains(&age), "config loaded {age} s ago");
-    assert_eq!(prom.value("upstream_exporter_targets").await, Some(2.0));
+    assert_eq!(prom.value("upstream_exporter_targets").await, Some(3.0));
     let build = prom.vector("upstream_exporter_build_info").await;
     assert_eq!(build.len(), 1);
     assert_eq!(build[0].label("version"), env!("CARGO_PKG_VERSION"));
@@ -829,12 +924,12 @@ async fn check_dashboard(prom: &Prom, scenario: Scenario) {
     let dash = dashboard::load();
     let values = Values {
         job: JOB.to_string(),
-        target: "(primary|secondary)".to_string(),
+        target: "(primary|secondary|payments)".to_string(),
         component: pick_component(prom).await,
     };
 
     // The variable queries themselves, as Grafana runs label_values().
-    for (name, must_contain) in [("target", "primary"), ("component", "")] {
+    for (name, must_contain) in [("target", "payments"), ("component", "")] {
         let var = dashboard::variable(&dash, name);
         let (selector, label) =
             dashboard::parse_label_values(var["definition"].as_str().expect("definition"));
