@@ -123,6 +123,14 @@ pub async fn start_with(
         version = crate::metrics::VERSION,
         "upstream-exporter started"
     );
+    // Installed before anything can report ready: SIGHUP's default action
+    // would terminate the process.
+    #[cfg(unix)]
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| tracing::warn!(error = %e, "cannot install the SIGHUP handler"))
+        .ok();
+    #[cfg(not(unix))]
+    let hangup = None;
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = Arc::new(AppState {
         metrics: Metrics::new(runner.targets(), status.clone()),
@@ -139,6 +147,7 @@ pub async fn start_with(
             status,
         },
         reload_rx,
+        hangup,
         parts.config_poll_interval,
         shutdown.clone(),
     ));
@@ -246,16 +255,20 @@ pub fn apply_config_bytes(
     }
 }
 
+#[cfg(unix)]
+type Hangup = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangup = ();
+
 /// Reloads from `POST /-/reload`, SIGHUP, and changed file content.
 async fn reload_loop(
     reloader: Reloader,
     mut requests: mpsc::Receiver<ReloadRequest>,
+    #[cfg_attr(not(unix), allow(unused_mut, unused_variables))] mut hangup: Option<Hangup>,
     poll_every: Duration,
     shutdown: CancellationToken,
 ) {
     let mut watch = FileWatch::new(std::fs::read(&reloader.path).ok().as_deref());
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut poll = tokio::time::interval(poll_every);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

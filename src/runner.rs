@@ -126,7 +126,7 @@ impl HostLimits {
         });
     }
 
-    /// Hosts currently tracked (for tests of the reload path).
+    /// Hosts currently tracked (the reload path prunes idle ones).
     pub fn tracked_hosts(&self) -> usize {
         self.lock().len()
     }
@@ -660,6 +660,26 @@ mod tests {
         // The same config again changes nothing.
         assert_eq!(runner.apply(&after).kept, 10_000);
         assert!(runner.drain(Duration::from_secs(1)).await);
+    }
+
+    /// Hosts no longer talked to are forgotten at reconcile; a host in use,
+    /// or still inside its spacing, is kept.
+    #[tokio::test]
+    async fn idle_hosts_are_pruned() {
+        let hosts = HostLimits::new(2);
+        let a = url::Url::parse("http://a.example/x").unwrap();
+        let b = url::Url::parse("http://b.example/x").unwrap();
+        let held = hosts.acquire(&a).await;
+        drop(hosts.acquire(&b).await);
+        assert_eq!(hosts.tracked_hosts(), 2);
+        hosts.prune_idle();
+        assert_eq!(hosts.tracked_hosts(), 1, "b is idle, a holds a permit");
+        drop(held);
+        hosts.set_min_interval(Duration::from_secs(60));
+        drop(hosts.acquire(&a).await);
+        hosts.prune_idle();
+        assert_eq!(hosts.tracked_hosts(), 1, "a's next slot is still ahead");
+        hosts.set_min_interval(Duration::ZERO);
     }
 
     #[test]

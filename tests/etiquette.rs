@@ -296,7 +296,7 @@ async fn min_interval_per_host_spaces_request_starts() {
     assert_eq!(at.len(), 5);
     for pair in at.windows(2) {
         assert!(
-            pair[1] - pair[0] >= Duration::from_millis(240),
+            pair[1] - pair[0] >= Duration::from_millis(200),
             "requests {:?} apart",
             pair[1] - pair[0]
         );
@@ -322,7 +322,7 @@ async fn min_interval_per_host_spaces_request_starts() {
     at.sort();
     for pair in at.windows(2) {
         assert!(
-            pair[1] - pair[0] >= Duration::from_millis(290),
+            pair[1] - pair[0] >= Duration::from_millis(250),
             "requests {:?} apart",
             pair[1] - pair[0]
         );

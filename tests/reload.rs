@@ -90,11 +90,18 @@ async fn post_reload_reconciles_by_diff_and_rejects_bad_configs_whole() {
             &[]
         ) >= Some(reloaded_at)
     );
-    eventually(Duration::from_secs(3), "d's first probe", || async {
-        (exporter.scrape().await.of("upstream_probe_success", "d") == Some(1.0)).then_some(())
-    })
+    eventually(
+        Duration::from_secs(3),
+        "the first probes of d and the new c",
+        || async {
+            let s = exporter.scrape().await;
+            (s.of("upstream_probe_success", "d") == Some(1.0)
+                && s.of("upstream_probe_success", "c") == Some(1.0)
+                && !up.seen_path("/c2.json").is_empty())
+            .then_some(())
+        },
+    )
     .await;
-    assert!(!up.seen_path("/c2.json").is_empty());
 
     // A bad config: 400 with file:line:column, gauge 0, old targets run on.
     let bad = format!(
