@@ -28,9 +28,8 @@ mod e2e;
 mod tls_server;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{free_port, http_client, require};
@@ -281,32 +280,6 @@ fn named<'a>(alerts: &'a [Alert], name: &str) -> Vec<&'a Alert> {
         .iter()
         .filter(|a| a.label("alertname") == name)
         .collect()
-}
-
-fn promtool_check_metrics(body: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let complaints = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && complaints.trim().is_empty(),
-        "promtool check metrics complained about a live scrape:\n{complaints}"
-    );
 }
 
 /// Components that are not groups, as the exporter exports them.
@@ -725,7 +698,7 @@ async fn check_scrape_formats(client: &reqwest::Client, base: &str, prom: &Prom)
         "text/plain; version=0.0.4; charset=utf-8"
     );
     let text = text.text().await.unwrap();
-    promtool_check_metrics(&text);
+    common::promtool_check_metrics(&text);
 
     let om = client
         .get(format!("{base}/metrics"))

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,32 +54,6 @@ async fn wait_ready(client: &reqwest::Client, base: &str, within: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn promtool_check(body: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let complaints = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && complaints.trim().is_empty(),
-        "promtool complained:\n{complaints}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +150,7 @@ async fn binary_serves_correct_metrics_and_exits_cleanly() {
     assert_eq!(&compressed[..2], &[0x1f, 0x8b], "gzip magic");
 
     if require("promtool") {
-        promtool_check(&text);
+        common::promtool_check_metrics(&text);
     }
 
     // SIGTERM drains and exits 0.

@@ -8,8 +8,6 @@
 mod common;
 mod tls_server;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,32 +38,6 @@ async fn serve(server: &MockServer, at: &str, status: u16, body: Vec<u8>) {
         .respond_with(ResponseTemplate::new(status).set_body_raw(body, "application/json"))
         .mount(server)
         .await;
-}
-
-fn promtool_check(body: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool output");
-    let complaints = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && complaints.trim().is_empty(),
-        "promtool complained:\n{complaints}\n---\n{body}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,6 +215,6 @@ targets:
     assert!(om.ends_with("# EOF\n"));
 
     if require("promtool") {
-        promtool_check(&text);
+        common::promtool_check_metrics(&text);
     }
 }

@@ -36,8 +36,7 @@
 use serde_json::{Map, Value};
 
 use super::body::{
-    decode_json_body, expect_list, finish_components, items, join_path, lookup, success, text,
-    timestamp,
+    decode_json_body, expect_list, finish_components, items, join_path, lookup, text, timestamp,
 };
 use super::{
     Component, Impact, Incident, ProbeContext, ProbeError, ProbeSuccess, Severity, StatusSnapshot,
@@ -79,9 +78,7 @@ pub async fn probe(
     ctx: &ProbeContext<'_>,
     cfg: &GoogleCloudConfig,
 ) -> Result<ProbeSuccess, ProbeError> {
-    let fetched = ctx.get(&cfg.url()).await?;
-    let snapshot = parse(&fetched.body, cfg).map_err(|e| e.with_status(fetched.status))?;
-    Ok(success(fetched.status, snapshot))
+    ctx.fetch_status(&cfg.url(), |body| parse(body, cfg)).await
 }
 
 /// An affected product: (title, Google's id).

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::body::{
     decode_json_body, expect_object, finish_components, flag, is_one_of, items, join_path,
-    keep_earliest, list_field, lookup, schema_error, success, text, timestamp,
+    keep_earliest, list_field, lookup, schema_error, text, timestamp,
 };
 use super::{
     Component, Impact, Incident, ProbeContext, ProbeError, ProbeSuccess, Severity, StatusSnapshot,
@@ -72,9 +72,7 @@ pub fn colour_severity(word: &str) -> Option<Severity> {
 
 /// Fetch `current-status` and parse it.
 pub async fn probe(ctx: &ProbeContext<'_>, cfg: &HerokuConfig) -> Result<ProbeSuccess, ProbeError> {
-    let fetched = ctx.get(&cfg.url()).await?;
-    let snapshot = parse(&fetched.body, cfg).map_err(|e| e.with_status(fetched.status))?;
-    Ok(success(fetched.status, snapshot))
+    ctx.fetch_status(&cfg.url(), |body| parse(body, cfg)).await
 }
 
 /// Parse one `current-status` body. Never panics, whatever the bytes.

@@ -320,6 +320,18 @@ impl ProbeContext<'_> {
         )
         .await
     }
+
+    /// GET one status-page body and parse it: the whole probe of every
+    /// single-URL status prober. A parse failure keeps the HTTP status.
+    pub async fn fetch_status(
+        &self,
+        url: &url::Url,
+        parse: impl FnOnce(&[u8]) -> Result<StatusSnapshot, ProbeError>,
+    ) -> Result<ProbeSuccess, ProbeError> {
+        let fetched = self.get(url).await?;
+        let snapshot = parse(&fetched.body).map_err(|e| e.with_status(fetched.status))?;
+        Ok(body::success(fetched.status, snapshot))
+    }
 }
 
 /// A successful probe: what it found and the last HTTP status it saw.
@@ -334,13 +346,8 @@ pub async fn run(ctx: &ProbeContext<'_>) -> Result<ProbeSuccess, ProbeError> {
     use crate::config::ProberConfig;
     match &ctx.target.prober {
         ProberConfig::Statuspage(cfg) => {
-            let fetched = ctx.get(&cfg.url).await?;
-            let snapshot =
-                statuspage::parse(&fetched.body, cfg).map_err(|e| e.with_status(fetched.status))?;
-            Ok(ProbeSuccess {
-                http_status: fetched.status,
-                output: ProbeOutput::Status(snapshot),
-            })
+            ctx.fetch_status(&cfg.url, |body| statuspage::parse(body, cfg))
+                .await
         }
         ProberConfig::Statusio(cfg) => statusio::probe(ctx, cfg).await,
         ProberConfig::Instatus(cfg) => instatus::probe(ctx, cfg).await,

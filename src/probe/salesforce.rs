@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 
 use super::body::{
     decode_json_body, expect_list, finish_components, flag, items, join_path, keep_earliest,
-    lookup, success, text, timestamp,
+    lookup, text, timestamp,
 };
 use super::{
     Component, Impact, Incident, ProbeContext, ProbeError, ProbeSuccess, Severity, StatusSnapshot,
@@ -91,9 +91,7 @@ pub async fn probe(
     ctx: &ProbeContext<'_>,
     cfg: &SalesforceConfig,
 ) -> Result<ProbeSuccess, ProbeError> {
-    let fetched = ctx.get(&cfg.url()).await?;
-    let snapshot = parse(&fetched.body, cfg).map_err(|e| e.with_status(fetched.status))?;
-    Ok(success(fetched.status, snapshot))
+    ctx.fetch_status(&cfg.url(), |body| parse(body, cfg)).await
 }
 
 /// Parse one instances preview body. Never panics, whatever the bytes.

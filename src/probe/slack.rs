@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 
 use super::body::{
     decode_json_body, expect_object, finish_components, is_one_of, items, join_path, list_field,
-    lookup, schema_error, slug, success, text, timestamp,
+    lookup, schema_error, slug, text, timestamp,
 };
 use super::{
     Component, Impact, Incident, ProbeContext, ProbeError, ProbeSuccess, Severity, StatusSnapshot,
@@ -87,9 +87,7 @@ const NOT_IN_PROGRESS: [&str; 4] = ["scheduled", "resolved", "completed", "close
 
 /// Fetch `current` and parse it.
 pub async fn probe(ctx: &ProbeContext<'_>, cfg: &SlackConfig) -> Result<ProbeSuccess, ProbeError> {
-    let fetched = ctx.get(&cfg.url()).await?;
-    let snapshot = parse(&fetched.body, cfg).map_err(|e| e.with_status(fetched.status))?;
-    Ok(success(fetched.status, snapshot))
+    ctx.fetch_status(&cfg.url(), |body| parse(body, cfg)).await
 }
 
 /// Parse one `current` body. Never panics, whatever the bytes.

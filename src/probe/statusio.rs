@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 
 use super::body::{
     decode_json_body, expect_object, finish_components, int, items, join_path, keep_earliest,
-    list_field, object_field, schema_error, success, text, timestamp,
+    list_field, object_field, schema_error, text, timestamp,
 };
 use super::{
     Component, Impact, Incident, ProbeContext, ProbeError, ProbeSuccess, Severity, StatusSnapshot,
@@ -83,9 +83,7 @@ pub async fn probe(
     ctx: &ProbeContext<'_>,
     cfg: &StatusioConfig,
 ) -> Result<ProbeSuccess, ProbeError> {
-    let fetched = ctx.get(&cfg.url()).await?;
-    let snapshot = parse(&fetched.body, cfg).map_err(|e| e.with_status(fetched.status))?;
-    Ok(success(fetched.status, snapshot))
+    ctx.fetch_status(&cfg.url(), |body| parse(body, cfg)).await
 }
 
 /// Parse one status.io status body. Never panics, whatever the bytes.
