@@ -165,21 +165,6 @@ impl ProberConfig {
             _ => true,
         }
     }
-
-    /// `max_components` of a status-page prober; `None` for `http` and `json`.
-    pub fn max_components(&self) -> Option<usize> {
-        match self {
-            ProberConfig::Statuspage(c) => Some(c.max_components),
-            ProberConfig::Statusio(c) => Some(c.max_components),
-            ProberConfig::Instatus(c) => Some(c.max_components),
-            ProberConfig::Cachet(c) => Some(c.max_components),
-            ProberConfig::Slack(c) => Some(c.max_components),
-            ProberConfig::GoogleCloud(c) => Some(c.max_components),
-            ProberConfig::Heroku(c) => Some(c.max_components),
-            ProberConfig::Salesforce(c) => Some(c.max_components),
-            ProberConfig::Http(_) | ProberConfig::Json(_) => None,
-        }
-    }
 }
 
 /// `statuspage:` block.
