@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod board;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Format, Metrics};
 use crate::runner::Runner;
-use crate::state::{SharedTargets, unix_now};
+use crate::state::SharedTargets;
 
 /// A client that has not sent its request headers within this is cut off.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,7 +108,10 @@ async fn handle(
     } else {
         match path {
             "/" => match *req.method() {
-                Method::GET | Method::HEAD => html(landing_page(&state)),
+                Method::GET | Method::HEAD => html(crate::board::landing_page(
+                    &state.targets.load(),
+                    &state.telemetry_path,
+                )),
                 _ => method_not_allowed("GET"),
             },
             "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
@@ -117,7 +120,7 @@ async fn handle(
                 Method::POST => reload(&state).await,
                 _ => method_not_allowed("POST"),
             },
-            "/api/v1/targets" => json(targets_json(&state)),
+            "/api/v1/targets" => json(crate::api::targets_json(&state.targets.load())),
             _ => text(StatusCode::NOT_FOUND, "Not found\n"),
         }
     };
@@ -215,96 +218,6 @@ async fn reload(state: &AppState) -> Response<Body> {
     }
 }
 
-/// Every target's last result, for people and scripts.
-pub fn targets_json(state: &AppState) -> serde_json::Value {
-    let set = state.targets.load();
-    let now = unix_now();
-    let targets: Vec<serde_json::Value> = set
-        .targets
-        .iter()
-        .map(|t| {
-            let r = t.record.load();
-            let status = t.fresh_status(&r, now);
-            serde_json::json!({
-                "name": t.name(),
-                "prober": t.config.kind().as_str(),
-                "url": t.display_url,
-                "interval_seconds": t.config.interval.as_secs_f64(),
-                "timeout_seconds": t.config.timeout.as_secs_f64(),
-                "labels": t.config.labels.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-                "last_run": r.last_run,
-                "last_success": r.last_success,
-                "success": r.last_run.map(|_| r.success),
-                "http_status": r.http_status,
-                "duration_seconds": r.duration.as_secs_f64(),
-                "reason": r.error.as_ref().map(|e| e.reason.as_str()),
-                "error": r.error.as_ref().map(|e| e.message.clone()),
-                "page_status": status.as_ref().map(|s| s.page.as_str()),
-                "components": status.as_ref().map(|s| s.components.len()),
-                "incidents_open": status.as_ref().map(|s| s.incidents.len()),
-            })
-        })
-        .collect();
-    serde_json::json!({ "targets": targets })
-}
-
-/// Escape text for HTML element content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn landing_page(state: &AppState) -> String {
-    use std::fmt::Write as _;
-    let set = state.targets.load();
-    let now = unix_now();
-    let mut rows = String::new();
-    for t in &set.targets {
-        let r = t.record.load();
-        let status = t.fresh_status(&r, now);
-        let result = match (r.last_run, &r.error) {
-            (None, _) => "pending".to_string(),
-            (Some(_), None) => "ok".to_string(),
-            (Some(_), Some(e)) => format!("{}: {}", e.reason, e.message),
-        };
-        let page = status.map(|s| s.page.as_str()).unwrap_or("-");
-        let age = r
-            .last_run
-            .map(|t| format!("{:.0}s ago", (now - t).max(0.0)))
-            .unwrap_or_else(|| "-".into());
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0} ms</td></tr>",
-            escape_html(t.name()),
-            t.config.kind(),
-            escape_html(page),
-            escape_html(&result),
-            age,
-            r.duration.as_secs_f64() * 1000.0
-        );
-    }
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<title>upstream-exporter</title><style>body{{font-family:system-ui,sans-serif;margin:1.5rem}}table{{border-collapse:collapse}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #8884;text-align:left}}\
-@media (prefers-color-scheme:dark){{body{{background:#111;color:#eee}}a{{color:#8cf}}}}</style></head><body>\
-<h1>upstream-exporter</h1><p><a href=\"{}\">Metrics</a> · <a href=\"/api/v1/targets\">Targets API</a> · <a href=\"/-/ready\">Readiness</a> · <a href=\"/-/healthy\">Health</a></p>\
-<table><thead><tr><th>Target</th><th>Prober</th><th>Page status</th><th>Last result</th><th>Last check</th><th>Latency</th></tr></thead><tbody>{rows}</tbody></table>\
-<p><small>version {}</small></p></body></html>",
-        escape_html(&state.telemetry_path),
-        crate::metrics::VERSION
-    )
-}
-
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     respond(
         status,
@@ -357,13 +270,5 @@ mod tests {
         assert!(accepts_gzip("deflate, gzip;q=0.8"));
         assert!(!accepts_gzip("gzip;q=0"));
         assert!(!accepts_gzip("identity"));
-    }
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape_html("<script>alert('x')</script> & \"q\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
-        );
     }
 }
