@@ -7,6 +7,7 @@
 //! chunk and the limit is checked before each chunk is kept, after gzip
 //! inflation, so neither a huge body nor a gzip bomb is ever buffered whole.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -350,6 +351,46 @@ pub struct Fetched {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The conditional-cache entry this answer is (or was replayed from),
+    /// where a parser can leave what it made of the body; see [`Fetched::reused`].
+    memo: Option<Arc<CachedAnswer>>,
+}
+
+impl Fetched {
+    /// A plain answer with no conditional-cache entry behind it.
+    pub fn new(status: u16, headers: HeaderMap, body: Bytes) -> Self {
+        Fetched {
+            status,
+            headers,
+            body,
+            memo: None,
+        }
+    }
+
+    /// What a parser made of exactly this body on an earlier probe, if it
+    /// [`memoize`](Fetched::memoize)d it: after a `304`, or a `200` whose body
+    /// is byte-for-byte the remembered one. Saves decoding and parsing an
+    /// unchanged status page, which is most probes of most pages.
+    ///
+    /// After a `304` for a memoized answer the body is empty: a URL whose
+    /// answers are memoized must only be read through `reused`/`memoize`
+    /// (one target's URLs are always read by the same prober code).
+    pub fn reused<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let memo = self.memo.as_ref()?;
+        match &*memo.lock_kept() {
+            Kept::Parsed(parsed) => parsed.clone().downcast::<T>().ok(),
+            _ => None,
+        }
+    }
+
+    /// Keep `parsed` as the meaning of this body: later answers with the same
+    /// validators (`304`) or the same bytes reuse it instead of parsing, and
+    /// the body itself need not be kept.
+    pub fn memoize<T: Any + Send + Sync>(&self, parsed: Arc<T>) {
+        if let Some(memo) = &self.memo {
+            *memo.lock_kept() = Kept::Parsed(parsed);
+        }
+    }
 }
 
 /// The longest pause a `Retry-After` can impose. An upstream asking for a
@@ -365,24 +406,91 @@ const MAX_CACHED_URLS: usize = 32;
 /// Conditional-request state of one target: per URL, the validators the
 /// upstream sent (`ETag`, `Last-Modified`) and the answer they validate.
 ///
-/// A `304 Not Modified` is answered from here with the cached body, so the
-/// prober parses exactly the bytes of the last full answer and yields the
-/// same snapshot; this works for probers that fetch several URLs (one may be
-/// unchanged while another changed) without any prober knowing about it.
-/// Bodies are stored deflate-compressed: status JSON shrinks about tenfold,
-/// and a process may hold one per target for thousands of targets.
+/// A `304 Not Modified` is answered from here, so the prober sees exactly
+/// the last full answer and yields the same snapshot; this works for probers
+/// that fetch several URLs (one may be unchanged while another changed)
+/// without any prober knowing about it. What is kept per URL is the cheapest
+/// thing that reproduces the answer: what the parser made of it when the
+/// prober [memoizes](Fetched::memoize) (the single-URL status probers do),
+/// else the body deflate-compressed (status JSON shrinks about tenfold, and a
+/// process may hold one per target for thousands of targets).
 #[derive(Debug, Default)]
 pub struct ConditionalCache {
-    entries: Mutex<HashMap<String, Arc<CachedAnswer>>>,
+    /// A short list, not a map: a target has one URL, rarely a few.
+    entries: Mutex<Vec<(Box<str>, Arc<CachedAnswer>)>>,
 }
 
-#[derive(Debug)]
 struct CachedAnswer {
     etag: Option<HeaderValue>,
     last_modified: Option<HeaderValue>,
-    headers: HeaderMap,
-    body_deflated: Vec<u8>,
+    content_type: Option<HeaderValue>,
     body_len: usize,
+    /// Identifies the body's bytes, so an upstream that ignores validators
+    /// but serves the same body still gets the memoized parse.
+    body_hash: u64,
+    kept: Mutex<Kept>,
+}
+
+impl std::fmt::Debug for CachedAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedAnswer")
+            .field("etag", &self.etag)
+            .field("last_modified", &self.last_modified)
+            .field("body_len", &self.body_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a remembered answer is kept.
+#[derive(Clone)]
+enum Kept {
+    /// Just fetched; becomes `Deflated` when the probe ends unless a parser
+    /// memoized it first.
+    Raw(Bytes),
+    Deflated(Arc<[u8]>),
+    Parsed(Arc<dyn Any + Send + Sync>),
+}
+
+impl CachedAnswer {
+    fn lock_kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The remembered answer, as a `304`: the body it stands for (empty when
+    /// only the parse is kept) and the entry for [`Fetched::reused`].
+    fn replay(self: &Arc<Self>, limit: u64) -> Option<Fetched> {
+        use std::io::Read as _;
+        if self.body_len as u64 > limit {
+            return None;
+        }
+        let body = match &*self.lock_kept() {
+            Kept::Raw(body) => body.clone(),
+            Kept::Parsed(_) => Bytes::new(),
+            Kept::Deflated(deflated) => {
+                let mut body = Vec::with_capacity(self.body_len);
+                flate2::read::DeflateDecoder::new(&deflated[..])
+                    .take(limit.saturating_add(1))
+                    .read_to_end(&mut body)
+                    .ok()?;
+                if body.len() != self.body_len {
+                    return None;
+                }
+                Bytes::from(body)
+            }
+        };
+        let mut headers = HeaderMap::new();
+        if let Some(content_type) = &self.content_type {
+            headers.insert(header::CONTENT_TYPE, content_type.clone());
+        }
+        Some(Fetched {
+            status: 304,
+            headers,
+            body,
+            memo: Some(self.clone()),
+        })
+    }
 }
 
 impl ConditionalCache {
@@ -395,66 +503,96 @@ impl ConditionalCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<CachedAnswer>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Box<str>, Arc<CachedAnswer>)>> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lookup(&self, url: &url::Url) -> Option<Arc<CachedAnswer>> {
-        self.lock().get(url.as_str()).cloned()
+        self.lock()
+            .iter()
+            .find(|(u, _)| **u == *url.as_str())
+            .map(|(_, answer)| answer.clone())
     }
 
-    /// Remember a full 200 answer if it carries validators; otherwise drop
-    /// what was remembered for the URL (old validators no longer describe
-    /// what the upstream serves).
-    fn remember(&self, url: &url::Url, headers: &HeaderMap, body: &[u8]) {
-        let etag = headers.get(header::ETAG).cloned();
-        let last_modified = headers.get(header::LAST_MODIFIED).cloned();
+    /// Remember a full 200 answer if it carries validators and return its
+    /// entry; otherwise drop what was remembered for the URL (old validators
+    /// no longer describe what the upstream serves). The same bytes as
+    /// before keep what was kept for them (the parse, or the deflated body).
+    fn remember(
+        &self,
+        url: &url::Url,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Option<Arc<CachedAnswer>> {
+        let etag = headers.get(header::ETAG).and_then(owned_header);
+        let last_modified = headers.get(header::LAST_MODIFIED).and_then(owned_header);
         if etag.is_none() && last_modified.is_none() {
-            self.lock().remove(url.as_str());
-            return;
+            self.forget(url);
+            return None;
         }
-        let Some(body_deflated) = deflate(body) else {
-            self.lock().remove(url.as_str());
-            return;
-        };
+        let body_hash = hash_body(body);
+        let kept = self
+            .lookup(url)
+            .filter(|old| old.body_hash == body_hash && old.body_len == body.len())
+            .map(|old| old.lock_kept().clone())
+            .unwrap_or_else(|| Kept::Raw(body.clone()));
         let answer = Arc::new(CachedAnswer {
             etag,
             last_modified,
-            headers: headers.clone(),
-            body_deflated,
+            content_type: headers.get(header::CONTENT_TYPE).and_then(owned_header),
             body_len: body.len(),
+            body_hash,
+            kept: Mutex::new(kept),
         });
         let mut entries = self.lock();
-        if entries.len() < MAX_CACHED_URLS || entries.contains_key(url.as_str()) {
-            entries.insert(url.as_str().to_owned(), answer);
+        let full = entries.len() >= MAX_CACHED_URLS;
+        match entries.iter_mut().find(|(u, _)| **u == *url.as_str()) {
+            Some((_, slot)) => *slot = answer.clone(),
+            None if !full => entries.push((url.as_str().into(), answer.clone())),
+            None => {}
         }
+        Some(answer)
     }
 
     fn forget(&self, url: &url::Url) {
-        self.lock().remove(url.as_str());
+        self.lock().retain(|(u, _)| **u != *url.as_str());
+    }
+
+    /// At the end of a probe: compress bodies no parser memoized, so that
+    /// what stays in memory between probes is small.
+    fn settle(&self) {
+        let entries = self.lock();
+        for (_, answer) in entries.iter() {
+            let mut kept = answer.lock_kept();
+            if let Kept::Raw(body) = &*kept {
+                *kept = match deflate(body) {
+                    Some(deflated) => Kept::Deflated(deflated.into()),
+                    // Keeping it raw is still correct, only larger.
+                    None => Kept::Raw(body.clone()),
+                };
+            }
+        }
     }
 }
 
-impl CachedAnswer {
-    /// The remembered answer, as a `304` with the body it stands for.
-    fn replay(&self, limit: u64) -> Option<Fetched> {
-        use std::io::Read as _;
-        if self.body_len as u64 > limit {
-            return None;
-        }
-        let mut body = Vec::with_capacity(self.body_len);
-        flate2::read::DeflateDecoder::new(self.body_deflated.as_slice())
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut body)
-            .ok()?;
-        (body.len() == self.body_len).then(|| Fetched {
-            status: 304,
-            headers: self.headers.clone(),
-            body: Bytes::from(body),
-        })
-    }
+/// A header value in its own allocation. Values hyper parsed point into the
+/// connection's read buffer; keeping one would keep that whole buffer alive
+/// for as long as the cache entry lives.
+fn owned_header(value: &HeaderValue) -> Option<HeaderValue> {
+    HeaderValue::from_bytes(value.as_bytes()).ok()
+}
+
+/// A stable fingerprint of a body (SipHash with fixed keys). Only compared
+/// with the same target's previous answer from the same URL, together with
+/// the length; an upstream crafting a collision could only make its own page
+/// look unchanged.
+fn hash_body(body: &[u8]) -> u64 {
+    use std::hash::Hasher as _;
+    let mut hasher = std::hash::DefaultHasher::new();
+    hasher.write(body);
+    hasher.finish()
 }
 
 fn deflate(data: &[u8]) -> Option<Vec<u8>> {
@@ -484,7 +622,9 @@ pub async fn with_conditional<F: std::future::Future>(
     cache: Arc<ConditionalCache>,
     probe: F,
 ) -> F::Output {
-    CONDITIONAL.scope(cache, probe).await
+    let output = CONDITIONAL.scope(cache.clone(), probe).await;
+    cache.settle();
+    output
 }
 
 /// One GET attempt (no retries here; see `retry`): send, check the status,
@@ -546,15 +686,15 @@ pub async fn get_once(
     }
     let body = read_body(&mut response, target.max_body_size, status).await?;
     let headers = std::mem::take(response.headers_mut());
-    if let Some(cache) = &cache
-        && status == 200
-    {
-        cache.remember(url, &headers, &body);
-    }
+    let memo = match &cache {
+        Some(cache) if status == 200 => cache.remember(url, &headers, &body),
+        _ => None,
+    };
     Ok(Fetched {
         status,
         headers,
         body,
+        memo,
     })
 }
 
@@ -766,19 +906,73 @@ mod tests {
     fn conditional_cache_replays_the_remembered_body() {
         let cache = ConditionalCache::default();
         let url = url::Url::parse("http://127.0.0.1/a.json").unwrap();
-        let body = br#"{"page":{},"components":[]}"#.repeat(100);
+        let body = Bytes::from(br#"{"page":{},"components":[]}"#.repeat(100));
         let mut headers = HeaderMap::new();
         headers.insert(header::ETAG, HeaderValue::from_static("\"x\""));
-        cache.remember(&url, &headers, &body);
+        cache.remember(&url, &headers, &body).unwrap();
+        cache.settle();
         let answer = cache.lookup(&url).unwrap();
-        assert!(answer.body_deflated.len() < body.len() / 4);
+        assert!(matches!(&*answer.lock_kept(), Kept::Deflated(d) if d.len() < body.len() / 4));
         let replayed = answer.replay(1 << 20).unwrap();
         assert_eq!((replayed.status, &replayed.body[..]), (304, &body[..]));
         // Over a lowered max_body_size it is not replayed.
         assert!(answer.replay(10).is_none());
         // An answer without validators forgets the URL.
-        cache.remember(&url, &HeaderMap::new(), &body);
+        assert!(cache.remember(&url, &HeaderMap::new(), &body).is_none());
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn memoized_parse_is_reused_for_304_and_for_the_same_bytes() {
+        let cache = ConditionalCache::default();
+        let url = url::Url::parse("http://127.0.0.1/a.json").unwrap();
+        let body = Bytes::from_static(b"{\"v\":1}");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ETAG, HeaderValue::from_static("\"1\""));
+        let memo = cache.remember(&url, &headers, &body);
+        let first = Fetched {
+            memo,
+            ..Fetched::new(200, headers.clone(), body.clone())
+        };
+        assert!(first.reused::<String>().is_none());
+        first.memoize(Arc::new("parsed".to_string()));
+        cache.settle();
+        // 304: the parse comes back, no body is kept.
+        let replayed = cache.lookup(&url).unwrap().replay(1 << 20).unwrap();
+        assert_eq!(
+            replayed.reused::<String>().as_deref().map(String::as_str),
+            Some("parsed")
+        );
+        assert!(replayed.body.is_empty());
+        assert!(
+            replayed.reused::<u32>().is_none(),
+            "a different type is not reused"
+        );
+        // 200 with new validators but the same bytes: still reused.
+        headers.insert(header::ETAG, HeaderValue::from_static("\"2\""));
+        let memo = cache.remember(&url, &headers, &body);
+        let same = Fetched {
+            memo,
+            ..Fetched::new(200, headers.clone(), body.clone())
+        };
+        assert!(same.reused::<String>().is_some());
+        // Different bytes: parsed afresh.
+        let changed = Bytes::from_static(b"{\"v\":2}");
+        let memo = cache.remember(&url, &headers, &changed);
+        let other = Fetched {
+            memo,
+            ..Fetched::new(200, headers, changed)
+        };
+        assert!(other.reused::<String>().is_none());
+    }
+
+    #[test]
+    fn cached_headers_do_not_share_the_read_buffer() {
+        let buffer = Bytes::from_static(b"\"etag-value\" and the rest of a big read buffer");
+        let value = HeaderValue::from_maybe_shared(buffer.slice(0..12)).unwrap();
+        let owned = owned_header(&value).unwrap();
+        assert_eq!(owned, value);
+        assert_ne!(owned.as_bytes().as_ptr(), value.as_bytes().as_ptr());
     }
 
     #[test]

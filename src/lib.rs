@@ -8,6 +8,7 @@ pub mod board;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod exposition;
 pub mod http;
 pub mod logging;
 pub mod metrics;

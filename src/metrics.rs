@@ -10,19 +10,18 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabel, EncodeLabelSet, LabelSetEncoder, MetricEncoder,
-};
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::config::{JsonConfig, ProberConfig};
-use crate::probe::json::{JsonRule, LabelSource, MetricKind, RuleSamples};
-use crate::probe::{HttpSnapshot, Impact, JsonSnapshot, Reason};
-use crate::state::{ProbeRecord, SharedTargets, TargetState, unix_now};
+use crate::config::ProberConfig;
+use crate::exposition::{Kind, Value, Writer};
+use crate::probe::json::{JsonRule, MetricKind, RuleSamples};
+use crate::probe::{HttpSnapshot, Impact, Reason};
+use crate::state::{ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now};
 
 /// Content type of the Prometheus text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -98,10 +97,15 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("UPSTREAM_EXPORTER_REVISION");
 pub const RUSTC: &str = env!("UPSTREAM_EXPORTER_RUSTC");
 
-/// The registry behind `/metrics`.
+/// Everything behind `/metrics`: the exporter's own families in a
+/// `prometheus-client` registry, and the per-target families written
+/// directly (see [`crate::exposition`]).
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    targets: SharedTargets,
+    /// Size of the last exposition, to allocate the next one once.
+    last_size: AtomicUsize,
 }
 
 impl Metrics {
@@ -112,18 +116,38 @@ impl Metrics {
             targets: targets.clone(),
         }));
         registry.register_collector(Box::new(ProcessCollector));
-        registry.register_collector(Box::new(TargetsCollector { targets }));
-        Metrics { registry }
+        Metrics {
+            registry,
+            targets,
+            last_size: AtomicUsize::new(0),
+        }
     }
 
-    /// Render every family in `format`.
-    pub fn render(&self, format: Format) -> String {
-        let mut out = String::with_capacity(64 * 1024);
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+    /// Render every family in `format`, into the buffer that becomes the
+    /// response body.
+    pub fn render_bytes(&self, format: Format) -> Vec<u8> {
+        let mut own = String::with_capacity(4096);
+        if prometheus_client::encoding::text::encode(&mut own, &self.registry).is_err() {
             // Encoding into a String only fails on a formatting bug; serve what we have.
             tracing::error!("encoding /metrics failed");
         }
-        finish_exposition(&out, format)
+        let own = finish_exposition(&own, format);
+        let own = own.strip_suffix("# EOF\n").unwrap_or(&own);
+        let set = self.targets.load();
+        // The last size plus a margin: one allocation, no regrowth.
+        let estimate = self.last_size.load(Ordering::Relaxed);
+        let mut w = Writer::new(format, estimate + estimate / 8 + 4096);
+        w.raw(own.as_bytes());
+        write_targets(&mut w, &set, unix_now());
+        let out = w.finish();
+        self.last_size.store(out.len(), Ordering::Relaxed);
+        out
+    }
+
+    /// [`Metrics::render_bytes`] as a `String` (tests, tools).
+    pub fn render(&self, format: Format) -> String {
+        String::from_utf8(self.render_bytes(format))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -198,461 +222,266 @@ pub fn finish_exposition(om: &str, format: Format) -> String {
     out
 }
 
-/// Fixed labels followed by a target's static config labels, without allocating.
-struct Labels<'a, const N: usize> {
-    fixed: [(&'a str, &'a str); N],
-    extra: &'a [(String, String)],
-}
-
-impl<const N: usize> EncodeLabelSet for Labels<'_, N> {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        for label in &self.fixed {
-            label.encode(encoder.encode_label())?;
-        }
-        for (k, v) in self.extra {
-            (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
-        }
-        Ok(())
-    }
-}
-
-fn labels<'a, const N: usize>(
-    fixed: [(&'a str, &'a str); N],
-    target: &'a TargetState,
-) -> Labels<'a, N> {
-    Labels {
-        fixed,
-        extra: &target.config.labels,
-    }
-}
-
-const REFRESHED: &str = "Refreshed every probe interval, not on scrape.";
-
 /// One target with its record loaded once per scrape.
-struct Loaded {
-    target: Arc<TargetState>,
+struct Loaded<'a> {
+    target: &'a TargetState,
     record: Arc<ProbeRecord>,
+    /// The status snapshot to export (fresh, not stale).
+    status: Option<Arc<crate::probe::StatusSnapshot>>,
+    fresh: bool,
 }
 
-#[derive(Debug)]
-struct TargetsCollector {
-    targets: SharedTargets,
-}
-
-/// Open a family, then encode one sample per item that yields a value.
-fn family<T>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    kind: MetricType,
-    items: impl IntoIterator<Item = T>,
-    mut sample: impl FnMut(&mut MetricEncoder, T) -> Result<(), std::fmt::Error>,
-) -> Result<(), std::fmt::Error> {
-    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
-    for item in items {
-        sample(&mut metric, item)?;
+impl Loaded<'_> {
+    fn name(&self) -> &str {
+        self.target.name()
     }
-    Ok(())
-}
 
-/// Encode a gauge; whole numbers are written as integers (`1`, not `1.0`).
-fn gauge<S: EncodeLabelSet>(
-    m: &mut MetricEncoder,
-    labels: &S,
-    v: f64,
-) -> Result<(), std::fmt::Error> {
-    let mut family = m.encode_family(labels)?;
-    if v.fract() == 0.0 && v.abs() < 9.0e15 {
-        family.encode_gauge(&(v as i64))
-    } else {
-        family.encode_gauge(&v)
+    fn extra(&self) -> &[(String, String)] {
+        &self.target.config.labels
     }
 }
 
-fn counter<S: EncodeLabelSet>(
-    m: &mut MetricEncoder,
-    labels: &S,
-    v: u64,
-) -> Result<(), std::fmt::Error> {
-    m.encode_family(labels)?
-        .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&v, None)
-}
+/// Every per-target family, family by family (the formats require a
+/// family's samples to be contiguous), straight into `w`.
+fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
+    let loaded: Vec<Loaded<'_>> = set
+        .targets
+        .iter()
+        .map(|t| {
+            let record = t.record.load_full();
+            let fresh = t.is_fresh(&record, now);
+            let status = if fresh { record.status.clone() } else { None };
+            Loaded {
+                target: t,
+                record,
+                status,
+                fresh,
+            }
+        })
+        .collect();
+    let ran = || loaded.iter().filter(|l| l.record.last_run.is_some());
 
-impl Collector for TargetsCollector {
-    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let set = self.targets.load();
-        let now = unix_now();
-        let loaded: Vec<Loaded> = set
-            .targets
-            .iter()
-            .map(|t| Loaded {
-                target: t.clone(),
-                record: t.record.load_full(),
-            })
-            .collect();
-        let all = || loaded.iter();
-        let ran = || loaded.iter().filter(|l| l.record.last_run.is_some());
-
-        family(
-            &mut enc,
-            "upstream_target",
-            "Static facts about a configured target.",
-            MetricType::Info,
-            all(),
-            |m, l| {
-                let t = &*l.target;
-                m.encode_info(&labels(
-                    [
-                        ("target", t.name()),
-                        ("prober", t.config.kind().as_str()),
-                        ("url", &t.display_url),
-                    ],
-                    t,
-                ))
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_probe_success",
-            "1 if the target's last probe succeeded. Refreshed every probe interval, not on scrape.",
-            MetricType::Gauge,
-            ran(),
-            |m, l| {
-                gauge(
-                    m,
-                    &labels([("target", l.target.name())], &l.target),
-                    if l.record.success { 1.0 } else { 0.0 },
-                )
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_probe_duration_seconds",
-            "Wall time of each probe, retries included.",
-            MetricType::Histogram,
-            all(),
-            |m, l| {
-                let (sum, count, buckets) = l.target.duration.read();
-                m.encode_family(&labels([("target", l.target.name())], &l.target))?
-                    .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-                        sum, count, &buckets, None,
-                    )
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_probes",
-            "Probes run.",
-            MetricType::Counter,
-            all(),
-            |m, l| {
-                counter(
-                    m,
-                    &labels([("target", l.target.name())], &l.target),
-                    l.target.probes_total.load(Ordering::Relaxed),
-                )
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_probe_failures",
-            "Failed probes by reason (timeout, dns, connect, tls, http_status, redirect, too_large, decode, schema, rate_limited, expectation, other); a reason appears once it has occurred.",
-            MetricType::Counter,
-            all(),
-            |m, l| {
-                for reason in Reason::ALL {
-                    let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
-                    if n > 0 {
-                        counter(
-                            m,
-                            &labels(
-                                [("target", l.target.name()), ("reason", reason.as_str())],
-                                &l.target,
-                            ),
-                            n,
-                        )?;
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_probe_last_run_timestamp_seconds",
-            "Unix time the last probe ended.",
-            MetricType::Gauge,
-            ran(),
-            |m, l| {
-                gauge(
-                    m,
-                    &labels([("target", l.target.name())], &l.target),
-                    l.record.last_run.unwrap_or(0.0),
-                )
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_probe_last_success_timestamp_seconds",
-            "Unix time of the last successful probe, 0 if none yet; the age of the status series.",
-            MetricType::Gauge,
-            ran(),
-            |m, l| {
-                gauge(
-                    m,
-                    &labels([("target", l.target.name())], &l.target),
-                    l.record.last_success.unwrap_or(0.0),
-                )
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_http_status_code",
-            "HTTP status of the last answer, 0 if none arrived.",
-            MetricType::Gauge,
-            ran(),
-            |m, l| {
-                gauge(
-                    m,
-                    &labels([("target", l.target.name())], &l.target),
-                    f64::from(l.record.http_status),
-                )
-            },
-        )?;
-
-        // Status-page families: only targets with a fresh (not stale) snapshot.
-        let fresh: Vec<(&Loaded, Arc<crate::probe::StatusSnapshot>)> = loaded
-            .iter()
-            .filter_map(|l| l.target.fresh_status(&l.record, now).map(|s| (l, s)))
-            .collect();
-        let help_page = format!(
-            "Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage. {REFRESHED}"
+    w.family(
+        "upstream_target",
+        "Static facts about a configured target.",
+        Kind::Info,
+    );
+    for l in &loaded {
+        let t = l.target;
+        let labels = [
+            ("target", t.name()),
+            ("prober", t.config.kind().as_str()),
+            ("url", t.display_url.as_str()),
+        ];
+        w.sample(&labels, l.extra(), Value::Int(1));
+    }
+    w.family(
+        "upstream_probe_success",
+        "1 if the target's last probe succeeded. Refreshed every probe interval, not on scrape.",
+        Kind::Gauge,
+    );
+    for l in ran() {
+        w.sample(
+            &[("target", l.name())],
+            l.extra(),
+            Value::Int(i64::from(l.record.success)),
         );
-        family(
-            &mut enc,
-            "upstream_page_status_code",
-            &help_page,
-            MetricType::Gauge,
-            fresh.iter(),
-            |m, (l, s)| {
-                gauge(
-                    m,
-                    &labels([("target", l.target.name())], &l.target),
-                    s.page.code() as f64,
-                )
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_component_status_code",
-            "Component status on the same scale as upstream_page_status_code.",
-            MetricType::Gauge,
-            fresh.iter(),
-            |m, (l, s)| {
-                for c in &s.components {
-                    gauge(
-                        m,
-                        &labels(
-                            [
-                                ("target", l.target.name()),
-                                ("component_id", &c.id),
-                                ("component", &c.name),
-                                ("group", &c.group),
-                            ],
-                            &l.target,
-                        ),
-                        c.status.code() as f64,
-                    )?;
-                }
-                Ok(())
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_incidents_open",
-            "Open incidents by impact.",
-            MetricType::Gauge,
-            fresh.iter(),
-            |m, (l, s)| {
-                for impact in Impact::ALL {
-                    let n = s.incidents.iter().filter(|i| i.impact == impact).count();
-                    gauge(
-                        m,
-                        &labels(
-                            [("target", l.target.name()), ("impact", impact.as_str())],
-                            &l.target,
-                        ),
-                        n as f64,
-                    )?;
-                }
-                Ok(())
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_incident",
-            "One series per open incident; gone when it is resolved.",
-            MetricType::Info,
-            fresh.iter(),
-            |m, (l, s)| {
-                for i in &s.incidents {
-                    m.encode_info(&labels(
-                        [
-                            ("target", l.target.name()),
-                            ("incident_id", &i.id),
-                            ("name", &i.name),
-                            ("impact", i.impact.as_str()),
-                            ("status", &i.status),
-                        ],
-                        &l.target,
-                    ))?;
-                }
-                Ok(())
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_incident_started_timestamp_seconds",
-            "Unix time an open incident started.",
-            MetricType::Gauge,
-            fresh.iter(),
-            |m, (l, s)| {
-                for i in &s.incidents {
-                    if let Some(started) = i.started {
-                        gauge(
-                            m,
-                            &labels(
-                                [("target", l.target.name()), ("incident_id", &i.id)],
-                                &l.target,
-                            ),
-                            started,
-                        )?;
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_maintenances_active",
-            "Maintenances the provider says are in progress.",
-            MetricType::Gauge,
-            fresh.iter(),
-            |m, (l, s)| {
-                gauge(
-                    m,
-                    &labels([("target", l.target.name())], &l.target),
-                    f64::from(s.maintenances_active),
-                )
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_maintenance_next_start_timestamp_seconds",
-            "Unix time the earliest scheduled maintenance starts; absent when none is scheduled.",
-            MetricType::Gauge,
-            fresh.iter(),
-            |m, (l, s)| match s.next_maintenance_start {
-                Some(start) => gauge(m, &labels([("target", l.target.name())], &l.target), start),
-                None => Ok(()),
-            },
-        )?;
-        family(
-            &mut enc,
-            "upstream_unknown_values",
-            "Values the exporter did not recognise (mapped to 0 unknown), by field.",
-            MetricType::Counter,
-            all(),
-            |m, l| {
-                for (field, n) in l.target.unknown_values() {
-                    counter(
-                        m,
-                        &labels(
-                            [("target", l.target.name()), ("field", field.as_str())],
-                            &l.target,
-                        ),
-                        n,
-                    )?;
-                }
-                Ok(())
-            },
-        )?;
+    }
+    w.family(
+        "upstream_probe_duration_seconds",
+        "Wall time of each probe, retries included.",
+        Kind::Histogram,
+    );
+    for l in &loaded {
+        let (sum, count, buckets) = l.target.duration.read();
+        w.histogram(&[("target", l.name())], l.extra(), &buckets, sum, count);
+    }
+    w.family("upstream_probes", "Probes run.", Kind::Counter);
+    for l in &loaded {
+        let n = l.target.probes_total.load(Ordering::Relaxed);
+        w.sample(&[("target", l.name())], l.extra(), Value::from(n));
+    }
+    w.family(
+        "upstream_probe_failures",
+        "Failed probes by reason (timeout, dns, connect, tls, http_status, redirect, too_large, decode, schema, rate_limited, expectation, other); a reason appears once it has occurred.",
+        Kind::Counter,
+    );
+    for l in &loaded {
+        for reason in Reason::ALL {
+            let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
+            if n > 0 {
+                let labels = [("target", l.name()), ("reason", reason.as_str())];
+                w.sample(&labels, l.extra(), Value::from(n));
+            }
+        }
+    }
+    w.family(
+        "upstream_probe_last_run_timestamp_seconds",
+        "Unix time the last probe ended.",
+        Kind::Gauge,
+    );
+    for l in ran() {
+        let v = Value::number(l.record.last_run.unwrap_or(0.0));
+        w.sample(&[("target", l.name())], l.extra(), v);
+    }
+    w.family(
+        "upstream_probe_last_success_timestamp_seconds",
+        "Unix time of the last successful probe, 0 if none yet; the age of the status series.",
+        Kind::Gauge,
+    );
+    for l in ran() {
+        let v = Value::number(l.record.last_success.unwrap_or(0.0));
+        w.sample(&[("target", l.name())], l.extra(), v);
+    }
+    w.family(
+        "upstream_http_status_code",
+        "HTTP status of the last answer, 0 if none arrived.",
+        Kind::Gauge,
+    );
+    for l in ran() {
+        let v = Value::Int(i64::from(l.record.http_status));
+        w.sample(&[("target", l.name())], l.extra(), v);
+    }
+    write_status_families(w, &loaded);
+    w.family(
+        "upstream_unknown_values",
+        "Values the exporter did not recognise (mapped to 0 unknown), by field.",
+        Kind::Counter,
+    );
+    for l in &loaded {
+        for (field, n) in l.target.unknown_values() {
+            let labels = [("target", l.name()), ("field", field.as_str())];
+            w.sample(&labels, l.extra(), Value::from(n));
+        }
+    }
+    write_tls_families(w, &loaded);
+    write_json_families(w, &loaded);
+}
 
-        // `http` prober: TLS expiry of the last success, until stale.
-        let tls: Vec<(&Loaded, HttpSnapshot)> = loaded
+/// Status-page families: only targets with a fresh (not stale) snapshot.
+fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
+    let fresh = || {
+        loaded
             .iter()
-            .filter(|l| l.target.is_fresh(&l.record, now))
+            .filter_map(|l| l.status.as_deref().map(|s| (l, s)))
+    };
+    w.family("upstream_page_status_code", HELP_PAGE_STATUS, Kind::Gauge);
+    for (l, s) in fresh() {
+        w.sample(
+            &[("target", l.name())],
+            l.extra(),
+            Value::Int(s.page.code()),
+        );
+    }
+    w.family(
+        "upstream_component_status_code",
+        "Component status on the same scale as upstream_page_status_code.",
+        Kind::Gauge,
+    );
+    for (l, s) in fresh() {
+        for c in &s.components {
+            let labels = [
+                ("target", l.name()),
+                ("component_id", c.id.as_str()),
+                ("component", c.name.as_str()),
+                ("group", c.group.as_str()),
+            ];
+            w.sample(&labels, l.extra(), Value::Int(c.status.code()));
+        }
+    }
+    w.family(
+        "upstream_incidents_open",
+        "Open incidents by impact.",
+        Kind::Gauge,
+    );
+    for (l, s) in fresh() {
+        for impact in Impact::ALL {
+            let n = s.incidents.iter().filter(|i| i.impact == impact).count();
+            let labels = [("target", l.name()), ("impact", impact.as_str())];
+            w.sample(&labels, l.extra(), Value::from(n as u64));
+        }
+    }
+    w.family(
+        "upstream_incident",
+        "One series per open incident; gone when it is resolved.",
+        Kind::Info,
+    );
+    for (l, s) in fresh() {
+        for i in &s.incidents {
+            let labels = [
+                ("target", l.name()),
+                ("incident_id", i.id.as_str()),
+                ("name", i.name.as_str()),
+                ("impact", i.impact.as_str()),
+                ("status", i.status.as_str()),
+            ];
+            w.sample(&labels, l.extra(), Value::Int(1));
+        }
+    }
+    w.family(
+        "upstream_incident_started_timestamp_seconds",
+        "Unix time an open incident started.",
+        Kind::Gauge,
+    );
+    for (l, s) in fresh() {
+        for i in &s.incidents {
+            if let Some(started) = i.started {
+                let labels = [("target", l.name()), ("incident_id", i.id.as_str())];
+                w.sample(&labels, l.extra(), Value::number(started));
+            }
+        }
+    }
+    w.family(
+        "upstream_maintenances_active",
+        "Maintenances the provider says are in progress.",
+        Kind::Gauge,
+    );
+    for (l, s) in fresh() {
+        let v = Value::Int(i64::from(s.maintenances_active));
+        w.sample(&[("target", l.name())], l.extra(), v);
+    }
+    w.family(
+        "upstream_maintenance_next_start_timestamp_seconds",
+        "Unix time the earliest scheduled maintenance starts; absent when none is scheduled.",
+        Kind::Gauge,
+    );
+    for (l, s) in fresh() {
+        if let Some(start) = s.next_maintenance_start {
+            w.sample(&[("target", l.name())], l.extra(), Value::number(start));
+        }
+    }
+}
+
+const HELP_PAGE_STATUS: &str = "Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage. Refreshed every probe interval, not on scrape.";
+
+/// `http` prober: TLS expiry of the last success, until stale.
+fn write_tls_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
+    let tls = || {
+        loaded
+            .iter()
+            .filter(|l| l.fresh)
             .filter_map(|l| l.record.http.map(|h| (l, h)))
-            .collect();
-        family(
-            &mut enc,
+    };
+    type Expiry = fn(&HttpSnapshot) -> Option<f64>;
+    let families: [(&'static str, &str, Expiry); 2] = [
+        (
             "upstream_tls_cert_not_after_timestamp_seconds",
             "Unix time the server's leaf certificate expires (http prober, HTTPS).",
-            MetricType::Gauge,
-            tls.iter(),
-            |m, (l, h)| match h.tls_not_after {
-                Some(t) => gauge(m, &labels([("target", l.target.name())], &l.target), t),
-                None => Ok(()),
-            },
-        )?;
-        family(
-            &mut enc,
+            |h| h.tls_not_after,
+        ),
+        (
             "upstream_tls_chain_earliest_not_after_timestamp_seconds",
             "Unix time the earliest-expiring certificate of the chain the server presented expires (http prober, HTTPS).",
-            MetricType::Gauge,
-            tls.iter(),
-            |m, (l, h)| match h.tls_chain_earliest_not_after {
-                Some(t) => gauge(m, &labels([("target", l.target.name())], &l.target), t),
-                None => Ok(()),
-            },
-        )?;
-
-        // `json` prober: the user's metric families, across targets.
-        let json: Vec<(&Loaded, &JsonConfig, Arc<JsonSnapshot>)> = loaded
-            .iter()
-            .filter(|l| l.target.is_fresh(&l.record, now))
-            .filter_map(|l| match (&l.target.config.prober, &l.record.json) {
-                (ProberConfig::Json(cfg), Some(snap)) => Some((l, cfg, snap.clone())),
-                _ => None,
-            })
-            .collect();
-        json_families(&mut enc, &json)
-    }
-}
-
-/// Encode a counter of any non-negative value; whole numbers are written
-/// as integers, like [`gauge`].
-fn float_counter<S: EncodeLabelSet>(
-    m: &mut MetricEncoder,
-    labels: &S,
-    v: f64,
-) -> Result<(), std::fmt::Error> {
-    if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
-        counter(m, labels, v as u64)
-    } else {
-        m.encode_family(labels)?
-            .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&v, None)
-    }
-}
-
-/// A `json` rule's series: `target`, the rule's labels, then the target's
-/// static labels.
-struct RuleLabels<'a> {
-    target: &'a str,
-    rule: &'a [(String, LabelSource)],
-    values: &'a [String],
-    extra: &'a [(String, String)],
-}
-
-impl EncodeLabelSet for RuleLabels<'_> {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        ("target", self.target).encode(encoder.encode_label())?;
-        for ((name, _), value) in self.rule.iter().zip(self.values) {
-            (name.as_str(), value.as_str()).encode(encoder.encode_label())?;
+            |h| h.tls_chain_earliest_not_after,
+        ),
+    ];
+    for (name, help, field) in families {
+        w.family(name, help, Kind::Gauge);
+        for (l, h) in tls() {
+            if let Some(t) = field(&h) {
+                w.sample(&[("target", l.name())], l.extra(), Value::number(t));
+            }
         }
-        for (k, v) in self.extra {
-            (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
-        }
-        Ok(())
     }
 }
 
@@ -660,56 +489,49 @@ impl EncodeLabelSet for RuleLabels<'_> {
 /// (target, rule, samples) writing to it.
 type JsonFamily<'a> = (
     &'a JsonRule,
-    Vec<(&'a Loaded, &'a JsonRule, &'a RuleSamples)>,
+    Vec<(&'a Loaded<'a>, &'a JsonRule, &'a RuleSamples)>,
 );
 
-/// Every `json` family, sorted by name; rules sharing a name (in one target
-/// or across targets) are one family. Config validation guarantees one
-/// type per name.
-fn json_families(
-    enc: &mut DescriptorEncoder,
-    targets: &[(&Loaded, &JsonConfig, Arc<JsonSnapshot>)],
-) -> Result<(), std::fmt::Error> {
+/// `json` prober: the user's metric families, across targets, sorted by
+/// name; rules sharing a name (in one target or across targets) are one
+/// family. Config validation guarantees one type per name.
+fn write_json_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
     let mut families: std::collections::BTreeMap<&str, JsonFamily<'_>> =
         std::collections::BTreeMap::new();
-    for (l, cfg, snap) in targets {
+    for l in loaded.iter().filter(|l| l.fresh) {
+        let (ProberConfig::Json(cfg), Some(snap)) = (&l.target.config.prober, &l.record.json)
+        else {
+            continue;
+        };
         for (rule, samples) in cfg.rules.iter().zip(&snap.rules) {
             families
                 .entry(rule.family())
                 .or_insert_with(|| (rule, Vec::new()))
                 .1
-                .push((*l, rule, samples));
+                .push((l, rule, samples));
         }
     }
+    let mut labels: Vec<(&str, &str)> = Vec::new();
     for (name, (first, members)) in families {
         let kind = match first.kind {
-            MetricKind::Gauge => MetricType::Gauge,
-            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => Kind::Gauge,
+            MetricKind::Counter => Kind::Counter,
         };
-        family(
-            enc,
-            name,
-            &first.help,
-            kind,
-            members,
-            |m, (l, rule, samples)| {
-                for sample in &samples.samples {
-                    let labels = RuleLabels {
-                        target: l.target.name(),
-                        rule: &rule.labels,
-                        values: &sample.labels,
-                        extra: &l.target.config.labels,
-                    };
-                    match rule.kind {
-                        MetricKind::Gauge => gauge(m, &labels, sample.value)?,
-                        MetricKind::Counter => float_counter(m, &labels, sample.value)?,
-                    }
-                }
-                Ok(())
-            },
-        )?;
+        w.family_named(name, &first.help, kind);
+        for (l, rule, samples) in members {
+            for sample in &samples.samples {
+                labels.clear();
+                labels.push(("target", l.name()));
+                labels.extend(
+                    rule.labels
+                        .iter()
+                        .zip(&sample.labels)
+                        .map(|((name, _), value)| (name.as_str(), value.as_str())),
+                );
+                w.sample(&labels, l.extra(), Value::number(sample.value));
+            }
+        }
     }
-    Ok(())
 }
 
 #[derive(Debug)]

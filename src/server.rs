@@ -133,7 +133,7 @@ fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let body = state.metrics.render(format);
+    let body = state.metrics.render_bytes(format);
     let gzip = req
         .headers()
         .get(header::ACCEPT_ENCODING)
@@ -144,15 +144,15 @@ fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");
     let bytes = if gzip {
-        match gzip_bytes(body.as_bytes()) {
+        match gzip_bytes(&body) {
             Ok(compressed) => {
                 builder = builder.header(header::CONTENT_ENCODING, "gzip");
                 compressed
             }
-            Err(_) => body.into_bytes(),
+            Err(_) => body,
         }
     } else {
-        body.into_bytes()
+        body
     };
     builder
         .body(Full::new(Bytes::from(bytes)))

@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use serde_json::Value;
@@ -433,10 +434,10 @@ pub fn finish_components(
 }
 
 /// A successful status probe.
-pub fn success(http_status: u16, snapshot: StatusSnapshot) -> ProbeSuccess {
+pub fn success(http_status: u16, snapshot: impl Into<Arc<StatusSnapshot>>) -> ProbeSuccess {
     ProbeSuccess {
         http_status,
-        output: ProbeOutput::Status(snapshot),
+        output: ProbeOutput::Status(snapshot.into()),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod statusio;
 pub mod statuspage;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use http_check::HttpSnapshot;
@@ -287,7 +288,7 @@ impl StatusSnapshot {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProbeOutput {
     /// Every status-page prober.
-    Status(StatusSnapshot),
+    Status(Arc<StatusSnapshot>),
     /// `http`: TLS certificate expiry of the answer's connection.
     Http(HttpSnapshot),
     /// `json`: the samples of the user's rules.
@@ -329,7 +330,12 @@ impl ProbeContext<'_> {
         parse: impl FnOnce(&[u8]) -> Result<StatusSnapshot, ProbeError>,
     ) -> Result<ProbeSuccess, ProbeError> {
         let fetched = self.get(url).await?;
-        let snapshot = parse(&fetched.body).map_err(|e| e.with_status(fetched.status))?;
+        // An unchanged answer (304, or the same bytes) means the same snapshot.
+        if let Some(snapshot) = fetched.reused::<StatusSnapshot>() {
+            return Ok(body::success(fetched.status, snapshot));
+        }
+        let snapshot = Arc::new(parse(&fetched.body).map_err(|e| e.with_status(fetched.status))?);
+        fetched.memoize(snapshot.clone());
         Ok(body::success(fetched.status, snapshot))
     }
 }

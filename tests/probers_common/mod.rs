@@ -112,7 +112,7 @@ pub fn assert_unique_ids(snap: &StatusSnapshot) {
 pub fn status_of(success: ProbeSuccess) -> StatusSnapshot {
     #[allow(irrefutable_let_patterns, unreachable_patterns)]
     match success.output {
-        ProbeOutput::Status(snap) => snap,
+        ProbeOutput::Status(snap) => std::sync::Arc::unwrap_or_clone(snap),
         _ => panic!("not a status-page output"),
     }
 }
