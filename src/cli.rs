@@ -195,9 +195,9 @@ impl Cli {
         let Some((subcommand, _)) = matches.subcommand() else {
             return Ok(cli);
         };
-        let given = DAEMON_ONLY.iter().find(|id| {
-            matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
-        });
+        let given = DAEMON_ONLY
+            .iter()
+            .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine));
         if let Some(id) = given {
             let flag = command
                 .get_arguments()
@@ -224,8 +224,30 @@ impl Cli {
 }
 
 /// Write the completion script for `shell` (every subcommand and flag).
-pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
-    clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, out);
+pub fn write_completions(
+    shell: clap_complete::Shell,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut script);
+    if shell == clap_complete::Shell::Bash {
+        script = fix_bash_subcommand_states(&script);
+    }
+    out.write_all(&script)
+}
+
+/// clap_complete's bash script spells the state of a subcommand of a
+/// hyphenated program two ways (`upstream__exporter__subcmd__probe` in the
+/// loop that reads the words, `upstream__subcmd__exporter__subcmd__probe`
+/// in the arms that complete), so nothing after a subcommand would ever
+/// complete (clap-rs/clap#6421). Spell the arms the loop's way; once
+/// clap_complete is fixed this replaces nothing.
+fn fix_bash_subcommand_states(script: &[u8]) -> Vec<u8> {
+    let loop_spelling = BIN_NAME.replace('-', "__");
+    let arm_spelling = loop_spelling.replace("__", "__subcmd__");
+    String::from_utf8_lossy(script)
+        .replace(&arm_spelling, &loop_spelling)
+        .into_bytes()
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -281,7 +303,10 @@ mod tests {
 
     #[test]
     fn probe_logs_at_warn_unless_told() {
-        assert_eq!(parse(&["probe"]).unwrap().effective_log_level(), LogLevel::Warn);
+        assert_eq!(
+            parse(&["probe"]).unwrap().effective_log_level(),
+            LogLevel::Warn
+        );
         assert_eq!(parse(&[]).unwrap().effective_log_level(), LogLevel::Info);
     }
 
@@ -292,8 +317,15 @@ mod tests {
             &["--web.listen-address=:1", "completions", "bash"][..],
         ] {
             let err = parse(args).unwrap_err();
-            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict, "{err}");
-            assert!(err.to_string().contains("is a flag of the exporter daemon"), "{err}");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{err}"
+            );
+            assert!(
+                err.to_string().contains("is a flag of the exporter daemon"),
+                "{err}"
+            );
         }
         // Without a subcommand they are the daemon's, as always.
         assert!(parse(&["--config.check"]).unwrap().config_check);
@@ -301,7 +333,14 @@ mod tests {
 
     #[test]
     fn probe_flags_parse() {
-        let cli = parse(&["probe", "-o", "json", "--fail-on=maintenance", "--color=never"]).unwrap();
+        let cli = parse(&[
+            "probe",
+            "-o",
+            "json",
+            "--fail-on=maintenance",
+            "--color=never",
+        ])
+        .unwrap();
         let Some(Command::Probe(probe)) = cli.command else {
             panic!("not probe");
         };

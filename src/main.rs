@@ -14,8 +14,14 @@ fn main() -> ExitCode {
     upstream_exporter::logging::init(cli.effective_log_level(), cli.log_format);
     match &cli.command {
         Some(Command::Completions { shell }) => {
-            upstream_exporter::cli::write_completions(*shell, &mut std::io::stdout());
-            return ExitCode::SUCCESS;
+            let written = upstream_exporter::cli::write_completions(*shell, &mut std::io::stdout());
+            return match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("upstream-exporter: cannot write the completion script: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            };
         }
         Some(Command::Probe(args)) => {
             return match probe_cmd::run(&cli.config_file, args) {

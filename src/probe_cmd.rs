@@ -116,11 +116,7 @@ pub fn run(config_file: &Path, args: &ProbeArgs) -> Result<u8, ProbeCmdError> {
                 env("TERM").as_deref(),
             );
             let measured = terminal_size::terminal_size().map(|(w, _)| usize::from(w.0));
-            let width = table_width(
-                stdout_is_terminal,
-                env("COLUMNS").as_deref(),
-                measured,
-            );
+            let width = table_width(stdout_is_terminal, env("COLUMNS").as_deref(), measured);
             render_table(&rows, colour, width)
         }
     };
@@ -174,7 +170,12 @@ fn configured_list(known: &[&str]) -> String {
     if known.is_empty() {
         return "the config has no targets".to_owned();
     }
-    let mut list = known.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    let mut list = known
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     if known.len() > SHOWN {
         let _ = write!(list, " and {} more", known.len() - SHOWN);
     }
@@ -393,11 +394,7 @@ pub fn table_width(
         .and_then(OsStr::to_str)
         .and_then(|c| c.trim().parse::<usize>().ok())
         .filter(|c| *c > 0);
-    Some(
-        from_env
-            .or(measured.filter(|m| *m > 0))
-            .unwrap_or(FALLBACK),
-    )
+    Some(from_env.or(measured.filter(|m| *m > 0)).unwrap_or(FALLBACK))
 }
 
 const HEADERS: [&str; 6] = [
@@ -476,7 +473,11 @@ fn row_cells(row: &Row) -> [String; 6] {
         format_latency(row.latency),
         row.error
             .as_deref()
-            .map(|e| e.chars().map(|c| if c.is_control() { ' ' } else { c }).collect())
+            .map(|e| {
+                e.chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect()
+            })
             .unwrap_or_default(),
     ]
 }
@@ -506,8 +507,7 @@ pub fn format_latency(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::probe::{
-        Component, Incident, Impact, ProbeError, ProbeOutput, ProbeSuccess, Reason,
-        StatusSnapshot,
+        Component, Impact, Incident, ProbeError, ProbeOutput, ProbeSuccess, Reason, StatusSnapshot,
     };
 
     fn row(target: &str, status: RowStatus) -> Row {
@@ -612,12 +612,20 @@ api-health   up           -                -          12ms
         let table = render_table(&sample_rows(), true, None);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("\x1b[1mTARGET"), "{table}");
-        assert!(lines[1].contains("\x1b[32moperational\x1b[0m  0/12"), "{table}");
-        assert!(lines[2].contains("\x1b[33mdegraded\x1b[0m     3/24"), "{table}");
+        assert!(
+            lines[1].contains("\x1b[32moperational\x1b[0m  0/12"),
+            "{table}"
+        );
+        assert!(
+            lines[2].contains("\x1b[33mdegraded\x1b[0m     3/24"),
+            "{table}"
+        );
         assert!(lines[3].contains("\x1b[1;31mfailed\x1b[0m"), "{table}");
         assert!(lines[3].ends_with("\x1b[31mconnect: connection refused (127.0.0.1:9)\x1b[0m"));
         // Without the escapes it is the plain table.
-        let stripped = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap().replace_all(&table, "");
+        let stripped = regex::Regex::new("\x1b\\[[0-9;]*m")
+            .unwrap()
+            .replace_all(&table, "");
         assert_eq!(stripped, render_table(&sample_rows(), false, None));
     }
 
@@ -656,8 +664,12 @@ api-health   up           -                -          12ms
     #[test]
     fn targets_are_selected_in_config_order_or_suggested() {
         let config = config(THREE);
-        let names = |v: Vec<Arc<TargetConfig>>| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(select_targets(&config, &[]).unwrap()), ["github", "openai", "api"]);
+        let names =
+            |v: Vec<Arc<TargetConfig>>| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(select_targets(&config, &[]).unwrap()),
+            ["github", "openai", "api"]
+        );
         let picked = select_targets(&config, &["api".into(), "github".into(), "api".into()]);
         assert_eq!(names(picked.unwrap()), ["github", "api"]);
         let err = select_targets(&config, &["githb".into(), "zzzzzz".into()]).unwrap_err();
@@ -670,8 +682,11 @@ api-health   up           -                -          12ms
     #[test]
     fn rows_come_from_published_records() {
         let config = config(THREE);
-        let states: Vec<TargetState> =
-            config.targets.iter().map(|t| TargetState::new(t.clone())).collect();
+        let states: Vec<TargetState> = config
+            .targets
+            .iter()
+            .map(|t| TargetState::new(t.clone()))
+            .collect();
         let component = |status| Component {
             id: "c".into(),
             name: "c".into(),
@@ -694,8 +709,17 @@ api-health   up           -                -          12ms
             }],
             ..Default::default()
         };
-        let ok = |output| Ok(ProbeSuccess { http_status: 200, output });
-        publish(&states[0], ok(ProbeOutput::Status(snapshot)), Duration::from_millis(5));
+        let ok = |output| {
+            Ok(ProbeSuccess {
+                http_status: 200,
+                output,
+            })
+        };
+        publish(
+            &states[0],
+            ok(ProbeOutput::Status(snapshot)),
+            Duration::from_millis(5),
+        );
         let refused = ProbeError::new(Reason::Connect, "connection refused");
         publish(&states[1], Err(refused), Duration::from_millis(7));
         let now = unix_now();

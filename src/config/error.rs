@@ -491,9 +491,18 @@ fn is_secret_key(key: &str) -> bool {
     if key.ends_with("_file") {
         return false;
     }
-    ["password", "passwd", "token", "secret", "authorization", "api_key", "apikey", "credential"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "password",
+        "passwd",
+        "token",
+        "secret",
+        "authorization",
+        "api_key",
+        "apikey",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 /// Whether a value is a URL (or `user:password@host`) carrying credentials.
@@ -522,7 +531,9 @@ fn url_userinfo_ranges(chars: &[char]) -> Vec<Range<usize>> {
         let start = i + 3;
         let end = chars[start..]
             .iter()
-            .position(|c| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"' | '\'' | ',' | '}' | ']'))
+            .position(|c| {
+                c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"' | '\'' | ',' | '}' | ']')
+            })
             .map_or(chars.len(), |n| start + n);
         if let Some(at) = chars[start..end].iter().rposition(|c| *c == '@') {
             ranges.push(start..start + at);
@@ -716,7 +727,10 @@ mod tests {
         let yaml = "a: 1\n";
         assert_eq!(annotated(yaml, 7, 1), "exporter.yaml:7:1: msg");
         assert!(annotated(yaml, 1, 99).ends_with("\n1 | a: 1\n  |     ^"));
-        assert_eq!(annotated(yaml, 1, 0), "exporter.yaml:1:0: msg\n  |\n1 | a: 1");
+        assert_eq!(
+            annotated(yaml, 1, 0),
+            "exporter.yaml:1:0: msg\n  |\n1 | a: 1"
+        );
         assert_eq!(annotated("", 1, 1), "exporter.yaml:1:1: msg");
         assert!(annotated("x: \"open\n", 1, 4).contains("1 | x: \"open"));
     }
@@ -751,10 +765,16 @@ targets:
 ";
         let want = [
             (3, "    bearer_token: <secret>"),
-            (4, "    headers: { X-Api-Key: \"<secret>\", Accept: <secret> }"),
+            (
+                4,
+                "    headers: { X-Api-Key: \"<secret>\", Accept: <secret> }",
+            ),
             (6, "      Authorization: <secret>"),
             (7, "    statuspage: { url: \"<secret>\" }"),
-            (9, "      auth: { basic: { username: monitor, password: <secret> } }"),
+            (
+                9,
+                "      auth: { basic: { username: monitor, password: <secret> } }",
+            ),
             (11, "        <secret>"),
             (12, "    proxy_url: <secret>  # was http://<secret>@p"),
             (13, "    bearer_token_file: /run/secrets/token"),
@@ -788,7 +808,9 @@ targets:
         let yaml = "h: { token: abcdefghijklmnop, intervall: 1 }\n";
         let text = annotated(yaml, 1, 31);
         assert!(
-            text.ends_with("1 | h: { token: <secret>, intervall: 1 }\n  |                       ^^^^^^^^^"),
+            text.ends_with(
+                "1 | h: { token: <secret>, intervall: 1 }\n  |                       ^^^^^^^^^"
+            ),
             "{text}"
         );
     }
@@ -800,7 +822,10 @@ targets:
         let text = annotated(&yaml, 1, column);
         let shown_line = text.lines().nth(2).unwrap();
         let caret_line = text.lines().nth(3).unwrap();
-        assert!(shown_line.starts_with("1 | …") && shown_line.ends_with('…'), "{text}");
+        assert!(
+            shown_line.starts_with("1 | …") && shown_line.ends_with('…'),
+            "{text}"
+        );
         assert!(shown_line.chars().count() <= MAX_SHOWN_CHARS + 6, "{text}");
         let at = caret_line.find('^').unwrap();
         let under: String = shown_line.chars().skip(at).take(3).collect();
@@ -812,6 +837,9 @@ targets:
     fn tabs_and_control_characters_keep_the_caret_aligned() {
         let yaml = "a:\t\"x\u{7}y\"\n";
         let text = annotated(yaml, 1, 4);
-        assert!(text.ends_with("1 | a: \"x\u{FFFD}y\"\n  |    ^^^^^"), "{text}");
+        assert!(
+            text.ends_with("1 | a: \"x\u{FFFD}y\"\n  |    ^^^^^"),
+            "{text}"
+        );
     }
 }
