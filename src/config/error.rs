@@ -86,12 +86,11 @@ impl ConfigError {
     /// reported once.
     pub fn new(path: &Path, mut issues: Vec<ConfigIssue>) -> Self {
         issues.sort_by_key(|i| (i.line, i.column));
-        let mut unique: Vec<ConfigIssue> = Vec::with_capacity(issues.len());
-        for issue in issues {
-            if !unique.contains(&issue) {
-                unique.push(issue);
-            }
-        }
+        let mut seen = std::collections::HashSet::with_capacity(issues.len());
+        let unique: Vec<ConfigIssue> = issues
+            .into_iter()
+            .filter(|issue| seen.insert(issue.clone()))
+            .collect();
         ConfigError {
             path: path.to_path_buf(),
             issues: unique,
@@ -620,8 +619,9 @@ fn pieces(chars: &[char]) -> Vec<Piece> {
 }
 
 /// Keys of the block-mapping lines that enclose line `index`, nearest
-/// first: for a line under `headers:`, `["headers", "name", "targets"]`.
-/// A line is enclosed by the nearest line above it that is indented less.
+/// first, up to the enclosing list item: for a line under a target's
+/// `headers:`, `["headers", "name"]`. A line is enclosed by the nearest
+/// line above it that is indented less.
 fn enclosing_keys(lines: &[&str], index: usize) -> Vec<String> {
     let mut indent = lines.get(index).map_or(0, |l| indentation(l));
     let mut keys = Vec::new();
@@ -642,6 +642,12 @@ fn enclosing_keys(lines: &[&str], index: usize) -> Vec<String> {
             });
             keys.extend(last_key);
             indent = own;
+            // Credentials never enclose a list item (one target's block),
+            // so the walk stops there: rendering every issue of a file
+            // with 10,000 targets stays linear.
+            if trimmed == "-" || trimmed.starts_with("- ") {
+                break;
+            }
         }
     }
     keys
@@ -831,6 +837,31 @@ targets:
         let under: String = shown_line.chars().skip(at).take(3).collect();
         assert_eq!(under, "bad", "{text}");
         assert_eq!(caret_line.matches('^').count(), 3, "{text}");
+    }
+
+    #[test]
+    fn many_issues_in_a_big_file_render_quickly() {
+        let mut yaml = String::from("targets:\n");
+        for n in 0..10_000 {
+            yaml.push_str(&format!(
+                "  - name: t{n}\n    headers:\n      X-Key: s3cret{n}\n    interval: fast\n"
+            ));
+        }
+        let issues = (0..10_000)
+            .flat_map(|n| {
+                [
+                    ConfigIssue::new(4 + 4 * n, 7, "h"),
+                    ConfigIssue::new(5 + 4 * n, 15, "i"),
+                ]
+            })
+            .collect();
+        let err = ConfigError::new(Path::new("big.yaml"), issues).with_source(yaml.as_bytes());
+        let started = std::time::Instant::now();
+        let text = err.annotated().to_string();
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+        assert_eq!(text.matches("X-Key: <secret>").count(), 10_000);
+        assert!(!text.contains("s3cret"));
     }
 
     #[test]
