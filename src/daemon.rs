@@ -248,7 +248,7 @@ pub fn apply_config_bytes(
         }
         Err(e) => {
             status.record_reload(false);
-            let msg = e.to_string();
+            let msg = e.annotated().to_string();
             tracing::error!(error = %msg, "config reload failed; keeping the running config");
             Err(msg)
         }

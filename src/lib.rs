@@ -13,6 +13,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod probe;
+pub mod probe_cmd;
 pub mod process;
 pub mod retry;
 pub mod runner;

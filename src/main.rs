@@ -1,16 +1,39 @@
-//! `upstream-exporter` binary: parse flags, set up logs, run the daemon.
+//! `upstream-exporter` binary: parse flags, set up logs, run the daemon
+//! (or the `probe` / `completions` subcommand).
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser;
-use upstream_exporter::cli::{Cli, normalize_listen_address};
+use upstream_exporter::cli::{Cli, Command, normalize_listen_address};
 use upstream_exporter::config::Config;
-use upstream_exporter::daemon::{self, DaemonOptions};
+use upstream_exporter::daemon::{self, DaemonError, DaemonOptions};
+use upstream_exporter::probe_cmd;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    upstream_exporter::logging::init(cli.log_level, cli.log_format);
+    let cli = Cli::parse_args();
+    upstream_exporter::logging::init(cli.effective_log_level(), cli.log_format);
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let written = upstream_exporter::cli::write_completions(*shell, &mut std::io::stdout());
+            return match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("upstream-exporter: cannot write the completion script: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            };
+        }
+        Some(Command::Probe(args)) => {
+            return match probe_cmd::run(&cli.config_file, args) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(probe_cmd::EXIT_USAGE)
+                }
+            };
+        }
+        None => {}
+    }
     if cli.config_check {
         return match Config::load(&cli.config_file) {
             Ok(config) => {
@@ -22,7 +45,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", e.annotated());
                 ExitCode::FAILURE
             }
         };
@@ -30,7 +53,13 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("upstream-exporter: {e:#}");
+            match e.downcast_ref::<DaemonError>() {
+                // The config error with the offending lines shown.
+                Some(DaemonError::Config(config)) => {
+                    eprintln!("upstream-exporter: {}", config.annotated())
+                }
+                _ => eprintln!("upstream-exporter: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -3,7 +3,11 @@
 //! - every `good/*.yaml` must load;
 //! - every `bad/*.yaml` must fail, and each line of its `.expected` twin must
 //!   appear in the error text (lines include the `file:LINE:COL:` prefix);
-//! - each line of an optional `.forbidden` twin must NOT appear (secrets).
+//! - each line of an optional `.forbidden` twin must NOT appear (secrets),
+//!   neither in the compact text nor in the annotated one that echoes the
+//!   offending lines;
+//! - the annotated form keeps every compact issue line and adds a snippet
+//!   under each (insta snapshots pin a few renderings).
 //!
 //! `env-expansion.yaml` uses `CARGO_PKG_*`, which cargo sets when it runs tests.
 
@@ -129,8 +133,86 @@ fn every_bad_fixture_fails_with_its_expected_message() {
             assert!(line.starts_with(&prefix), "bad line shape: {line}");
         }
         assert!(err.issues().iter().all(|i| i.line > 0 && i.column > 0));
+        failures.extend(check_annotated(&path, &err, &text));
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The annotated form of a bad fixture's error: the compact issue lines
+/// in order, each followed by its line of the file (when the file has it)
+/// and a caret line; no forbidden text anywhere.
+fn check_annotated(path: &Path, err: &ConfigError, compact: &str) -> Vec<String> {
+    let mut failures = Vec::new();
+    let annotated = err.annotated().to_string();
+    let prefix = format!("{}:", path.display());
+    let issue_lines: Vec<&str> = annotated
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .collect();
+    if issue_lines != compact.lines().collect::<Vec<_>>() {
+        failures.push(format!(
+            "{}: annotated issue lines differ from the compact ones:\n{annotated}",
+            path.display()
+        ));
+    }
+    let file_lines = std::fs::read_to_string(path).map_or(0, |t| t.lines().count());
+    let with_snippet = err
+        .issues()
+        .iter()
+        .filter(|i| i.line as usize <= file_lines)
+        .count();
+    let carets = annotated
+        .lines()
+        .filter(|l| l.trim_start().starts_with('|') && l.contains('^'))
+        .count();
+    if carets != with_snippet {
+        failures.push(format!(
+            "{}: {with_snippet} issues in the file but {carets} caret lines:\n{annotated}",
+            path.display()
+        ));
+    }
+    for secret in twin_lines(path, "forbidden").unwrap_or_default() {
+        if annotated.contains(&secret) {
+            failures.push(format!(
+                "{}: annotated error echoes `{secret}`:\n{annotated}",
+                path.display()
+            ));
+        }
+    }
+    failures
+}
+
+/// The annotated error of a bad fixture, loaded under its bare file name
+/// so the snapshot does not depend on where the repository is.
+fn annotated_fixture(name: &str) -> String {
+    let bytes = std::fs::read(fixture_dir("bad").join(name)).expect("fixture");
+    let err = Config::from_bytes(&bytes, Path::new(name)).expect_err("bad fixture loads");
+    err.annotated().to_string()
+}
+
+#[test]
+fn caret_rendering_of_a_bad_value() {
+    insta::assert_snapshot!(annotated_fixture("bad-duration.yaml"));
+}
+
+#[test]
+fn caret_rendering_of_every_issue_in_a_file() {
+    insta::assert_snapshot!(annotated_fixture("many-issues.yaml"));
+}
+
+#[test]
+fn caret_rendering_never_echoes_secrets() {
+    insta::assert_snapshot!(annotated_fixture("credentials-twice.yaml"));
+}
+
+#[test]
+fn caret_rendering_of_a_yaml_syntax_error_and_unknown_key() {
+    let text = format!(
+        "{}\n{}",
+        annotated_fixture("yaml-syntax.yaml"),
+        annotated_fixture("unknown-target-key.yaml")
+    );
+    insta::assert_snapshot!(text);
 }
 
 #[test]

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::{ConfigError, ConfigIssue};
+pub use error::{Annotated, ConfigError, ConfigIssue};
 pub use secret::Secret;
+pub(crate) use validate::closest;
 pub use validate::{parse_duration, parse_size};
 
 use crate::probe::ProberKind;
@@ -54,7 +55,7 @@ impl Config {
     /// Validate config text; `path` is used for messages and for resolving
     /// relative `*_file` paths.
     pub fn from_bytes(text: &[u8], path: &Path) -> Result<Config, ConfigError> {
-        validate::load(text, path)
+        validate::load(text, path).map_err(|e| e.with_source(text))
     }
 }
 

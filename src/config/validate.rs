@@ -199,7 +199,7 @@ fn friendly_yaml_message(msg: &str) -> String {
 }
 
 /// The expected key closest to a misspelt one, if it is close enough.
-fn closest<'a>(key: &str, names: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(key: &str, names: &[&'a str]) -> Option<&'a str> {
     let limit = (key.chars().count() / 3).clamp(1, 3);
     names
         .iter()

@@ -1,0 +1,322 @@
+//! The command line around the daemon, with the real binary: shell
+//! completions (syntax-checked by the shells, and bash's actually
+//! completing), `--help` texts with examples, clap's suggestion for a
+//! mistyped flag, and config errors shown with the offending line and a
+//! caret (`--config.check`, start-up, reload) without echoing secrets.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{free_port, have, require};
+
+const BIN: &str = env!("CARGO_BIN_EXE_upstream-exporter");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("UPSTREAM_EXPORTER_CONFIG_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run binary")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The completion script for `shell`, written to a file in `dir`.
+fn completion_script(shell: &str, dir: &Path) -> (String, std::path::PathBuf) {
+    let out = run(&["completions", shell]);
+    assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+    let script = stdout(&out);
+    let file = dir.join(format!("upstream-exporter.{shell}"));
+    std::fs::write(&file, &script).expect("write script");
+    (script, file)
+}
+
+/// Run a shell's syntax check on a file; any complaint fails.
+fn syntax_check(program: &str, args: &[&str], file: &Path) {
+    let out = Command::new(program)
+        .args(args)
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{program} rejects the script: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn completion_scripts_cover_probe_and_the_global_flags_and_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, flag) in [
+        ("bash", "--config.file"),
+        ("zsh", "--config.file"),
+        // fish names long flags without their dashes.
+        ("fish", "-l config.file"),
+    ] {
+        let (script, file) = completion_script(shell, dir.path());
+        assert!(script.len() > 500, "{shell}: {script}");
+        assert!(script.contains("probe"), "{shell}: no probe");
+        assert!(script.contains(flag), "{shell}: no {flag}");
+        assert!(
+            script.contains("--fail-on") || script.contains("-l fail-on"),
+            "{shell}"
+        );
+        match shell {
+            "bash" if require("bash") => syntax_check("bash", &["-n"], &file),
+            "zsh" if have("zsh") => syntax_check("zsh", &["-n"], &file),
+            "fish" if have("fish") => syntax_check("fish", &["--no-execute"], &file),
+            _ => eprintln!("SKIPPED: no {shell} to check its script"),
+        }
+    }
+    let out = run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("possible values"), "{}", stderr(&out));
+}
+
+/// What bash's completion function offers for the words typed so far (the
+/// last one is being completed).
+fn bash_completes(script: &Path, words: &[&str]) -> Vec<String> {
+    let driver = r#"
+source "$1"; shift
+COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+COMPREPLY=()
+_upstream__exporter upstream-exporter "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}"
+"#;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(driver)
+        .arg("driver")
+        .arg(script)
+        .args(words)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bash_completes_subcommands_their_flags_and_values() {
+    if !require("bash") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_, file) = completion_script("bash", dir.path());
+    assert_eq!(
+        bash_completes(&file, &["upstream-exporter", "pro"]),
+        ["probe"]
+    );
+    assert_eq!(
+        bash_completes(&file, &["upstream-exporter", "--config.f"]),
+        ["--config.file"]
+    );
+    // After the subcommand (broken upstream for hyphenated names: clap#6421).
+    assert_eq!(
+        bash_completes(&file, &["upstream-exporter", "probe", "--fail-on", ""]),
+        ["failure", "degraded", "maintenance"]
+    );
+    let probe_flags = bash_completes(&file, &["upstream-exporter", "probe", "--"]);
+    for flag in [
+        "--output",
+        "--fail-on",
+        "--color",
+        "--config.file",
+        "--log.level",
+    ] {
+        assert!(
+            probe_flags.iter().any(|f| f == flag),
+            "{flag}: {probe_flags:?}"
+        );
+    }
+    assert_eq!(
+        bash_completes(&file, &["upstream-exporter", "completions", "f"]),
+        ["fish"]
+    );
+}
+
+#[test]
+fn help_texts_carry_examples() {
+    let top = stdout(&run(&["--help"]));
+    assert!(top.contains("Commands:") && top.contains("probe") && top.contains("completions"));
+    assert!(
+        top.contains("Examples:\n  upstream-exporter --config.file=exporter.yaml"),
+        "{top}"
+    );
+    assert!(
+        top.contains("upstream-exporter probe github --output=json"),
+        "{top}"
+    );
+
+    let probe = stdout(&run(&["probe", "--help"]));
+    for want in [
+        "Usage: upstream-exporter probe [OPTIONS] [TARGET]...",
+        "--fail-on",
+        "--output",
+        "--config.file",
+        "Exit status:",
+        "Examples:\n  upstream-exporter probe\n",
+    ] {
+        assert!(
+            probe.contains(want),
+            "probe --help lacks {want:?}:\n{probe}"
+        );
+    }
+
+    let completions = stdout(&run(&["completions", "--help"]));
+    for shell in ["bash", "zsh", "fish"] {
+        assert!(
+            completions.contains(&format!("upstream-exporter completions {shell} > ")),
+            "{shell}:\n{completions}"
+        );
+    }
+}
+
+#[test]
+fn a_mistyped_flag_suggests_the_right_one() {
+    for (args, tip) in [
+        (
+            &["--config.fil=x.yaml"][..],
+            "tip: a similar argument exists: '--config.file'",
+        ),
+        (
+            &["probe", "--outptu=json"][..],
+            "tip: a similar argument exists: '--output'",
+        ),
+        (&["prob"][..], "tip: a similar subcommand exists: 'probe'"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(tip), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// A bad config holding secrets: a bad `interval` and a duplicate name
+/// next to a bearer token and a credential URL.
+const BAD_WITH_SECRETS: &str = "\
+targets:
+  - name: a
+    interval: fast
+    bearer_token: T0ken-S3cret
+    statuspage: { url: \"https://user:Passw0rd-S3cret@status.example.com\" }
+  - name: a
+    headers: { Authorization: \"Basic Zm9vOmJhcg==\" }
+    statuspage: { url: \"https://status.example.com\" }
+";
+
+fn assert_no_secrets(text: &str) {
+    for secret in ["T0ken-S3cret", "Passw0rd-S3cret", "Zm9vOmJhcg=="] {
+        assert!(!text.contains(secret), "leaks {secret}:\n{text}");
+    }
+}
+
+#[test]
+fn config_check_shows_the_offending_lines_with_carets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exporter.yaml");
+    std::fs::write(&file, BAD_WITH_SECRETS).unwrap();
+    let out = run(&[
+        "--config.check",
+        &format!("--config.file={}", file.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let path = file.display();
+    let want = format!("{path}:3:15: invalid duration `fast` for `interval`");
+    assert!(err.starts_with(&want), "{err}");
+    assert!(
+        err.contains("\n  |\n3 |     interval: fast\n  |               ^^^^\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("\n{path}:6:11: duplicate target name `a`")),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n6 |   - name: a\n  |           ^\n"),
+        "{err}"
+    );
+    assert_no_secrets(&err);
+}
+
+#[test]
+fn a_bad_config_at_start_shows_the_line_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exporter.yaml");
+    // The error is on the line that holds the credential URL.
+    std::fs::write(
+        &file,
+        "targets:\n  - name: a\n    statuspage: { url: \"https://user:Passw0rd-S3cret@status exa mple.com\" }\n",
+    )
+    .unwrap();
+    let out = run(&[
+        &format!("--config.file={}", file.display()),
+        &format!("--web.listen-address=127.0.0.1:{}", free_port()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let first = format!(
+        "upstream-exporter: {}:3:24: `url` `https://***@status exa mple.com`",
+        file.display()
+    );
+    assert!(err.contains(&first), "{err}");
+    assert!(
+        err.contains(
+            "\n3 |     statuspage: { url: \"<secret>\" }\n  |                        ^^^^^^^^^^\n"
+        ),
+        "{err}"
+    );
+    assert_no_secrets(&err);
+}
+
+#[test]
+fn a_rejected_reload_reports_the_line_and_a_caret() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use upstream_exporter::daemon::apply_config_bytes;
+        use upstream_exporter::http::HttpClients;
+        use upstream_exporter::metrics::ExporterStatus;
+        use upstream_exporter::runner::Runner;
+        let runner = Runner::new(
+            HttpClients::new(),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let status = ExporterStatus::default();
+        let err = apply_config_bytes(
+            BAD_WITH_SECRETS.as_bytes(),
+            Path::new("exporter.yaml"),
+            &runner,
+            &status,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("exporter.yaml:3:15: invalid duration"),
+            "{err}"
+        );
+        assert!(
+            err.contains("\n3 |     interval: fast\n  |               ^^^^"),
+            "{err}"
+        );
+        assert_no_secrets(&err);
+        assert!(!status.reload_successful());
+        runner.drain(std::time::Duration::from_secs(1)).await;
+    });
+}
