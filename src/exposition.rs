@@ -13,6 +13,11 @@
 //! leaves no bare `# TYPE` behind.
 //!
 //! The small families of the exporter itself stay on `prometheus-client`.
+//!
+//! A [`Writer`] can stream: given a chunk size and a sink, it hands the
+//! sink each full chunk (cut where no family's descriptor is left waiting
+//! for a first sample), so a scrape's memory is a few chunks, not the whole
+//! 40 MB body.
 
 use crate::metrics::Format;
 
@@ -52,9 +57,18 @@ impl From<u64> for Value {
     }
 }
 
-/// The exposition being written, in one growing buffer.
-pub struct Writer {
+/// Where a streaming [`Writer`] sends full chunks; `false` means the
+/// receiver is gone (the client hung up) and writing stops.
+pub type Sink<'a> = &'a mut dyn FnMut(Vec<u8>) -> bool;
+
+/// The exposition being written, in one growing buffer (or streamed in
+/// chunks to a [`Sink`]).
+pub struct Writer<'a> {
     out: Vec<u8>,
+    /// Streaming: chunk size and where chunks go.
+    stream: Option<(usize, Sink<'a>)>,
+    /// The sink refused a chunk: everything else is skipped.
+    aborted: bool,
     format: Format,
     /// Where the open family's descriptor lines begin, and where its
     /// samples would begin; equal ends mean the family is still empty.
@@ -66,10 +80,12 @@ pub struct Writer {
     kind: Kind,
 }
 
-impl Writer {
-    pub fn new(format: Format, capacity: usize) -> Writer {
+impl<'a> Writer<'a> {
+    pub fn new(format: Format, capacity: usize) -> Writer<'a> {
         Writer {
             out: Vec::with_capacity(capacity),
+            stream: None,
+            aborted: false,
             format,
             family_start: 0,
             samples_start: 0,
@@ -77,6 +93,60 @@ impl Writer {
             owned_name: String::new(),
             kind: Kind::Gauge,
         }
+    }
+
+    /// A writer that hands `sink` chunks of about `chunk` bytes.
+    pub fn streaming(format: Format, chunk: usize, sink: Sink<'a>) -> Writer<'a> {
+        let mut w = Writer::new(format, chunk + chunk / 4);
+        w.stream = Some((chunk.max(1), sink));
+        w
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Whether the sink hung up (nothing more will be written).
+    pub fn aborted(&self) -> bool {
+        self.aborted
+    }
+
+    /// Streaming: send what is ready once a chunk's worth has accumulated.
+    /// A family still waiting for its first sample keeps its descriptor
+    /// lines back (they may yet be dropped).
+    fn maybe_flush(&mut self) {
+        let Some((chunk, _)) = &self.stream else {
+            return;
+        };
+        if self.out.len() < *chunk {
+            return;
+        }
+        let cut = if self.out.len() > self.samples_start {
+            self.out.len()
+        } else {
+            self.family_start
+        };
+        self.send_upto(cut);
+    }
+
+    fn send_upto(&mut self, cut: usize) {
+        if cut == 0 || self.aborted {
+            return;
+        }
+        let Some((chunk, sink)) = &mut self.stream else {
+            return;
+        };
+        let mut rest = Vec::with_capacity(*chunk + *chunk / 4);
+        rest.extend_from_slice(&self.out[cut..]);
+        let ready = std::mem::replace(&mut self.out, rest);
+        let mut ready = ready;
+        ready.truncate(cut);
+        if !sink(ready) {
+            self.aborted = true;
+            self.out.clear();
+        }
+        self.family_start = self.family_start.saturating_sub(cut);
+        self.samples_start = self.samples_start.saturating_sub(cut);
     }
 
     /// Append bytes written by another encoder (already in this format).
@@ -152,12 +222,16 @@ impl Writer {
     /// One sample of the open family: `labels` pairs in order, then `extra`
     /// (a target's static labels). Counters get `_total`, infos `_info`.
     pub fn sample(&mut self, labels: &[(&str, &str)], extra: &[(String, String)], value: Value) {
+        if self.aborted {
+            return;
+        }
         let suffix: &[u8] = match self.kind {
             Kind::Counter => b"_total",
             Kind::Info => b"_info",
             Kind::Gauge | Kind::Histogram => b"",
         };
         self.line(suffix, labels, extra, None, value);
+        self.maybe_flush();
     }
 
     /// A histogram's lines: cumulative `buckets` (upper bound, count; the
@@ -170,6 +244,9 @@ impl Writer {
         sum: f64,
         count: u64,
     ) {
+        if self.aborted {
+            return;
+        }
         let mut cumulative = 0u64;
         let mut bound = dtoa::Buffer::new();
         for (upper, n) in buckets {
@@ -183,6 +260,7 @@ impl Writer {
         }
         self.line(b"_sum", labels, extra, None, Value::Float(sum));
         self.line(b"_count", labels, extra, None, Value::from(count));
+        self.maybe_flush();
     }
 
     fn line(
@@ -228,11 +306,17 @@ impl Writer {
         push_escaped(&mut self.out, help, self.format == Format::Text);
     }
 
-    /// The finished exposition (`# EOF` added for OpenMetrics).
+    /// The finished exposition (`# EOF` added for OpenMetrics); when
+    /// streaming, the last chunk is sent and the result is empty.
     pub fn finish(mut self) -> Vec<u8> {
         self.close_family();
-        if self.format == Format::OpenMetrics {
+        if self.format == Format::OpenMetrics && !self.aborted {
             self.out.extend_from_slice(b"# EOF\n");
+        }
+        if self.stream.is_some() {
+            let all = self.out.len();
+            self.send_upto(all);
+            return Vec::new();
         }
         self.out
     }
@@ -346,6 +430,51 @@ mod tests {
              d_bucket{le=\"0.5\",target=\"a\"} 1\nd_bucket{le=\"1.0\",target=\"a\"} 3\n\
              d_bucket{le=\"+Inf\",target=\"a\"} 4\nd_sum{target=\"a\"} 3.25\nd_count{target=\"a\"} 4\n"
         );
+    }
+
+    #[test]
+    fn streaming_gives_the_same_bytes_and_never_splits_off_an_empty_family() {
+        let write = |w: &mut Writer| {
+            for f in 0..50 {
+                let name: &'static str = ["fa", "fb", "fc"][f % 3];
+                w.family(name, "Help.", Kind::Gauge);
+                // Every third family stays empty and must vanish.
+                for i in 0..(f % 3) * 7 {
+                    w.sample(&[("target", &format!("t{i}"))], &[], Value::Int(i as i64));
+                }
+            }
+        };
+        for format in [Format::Text, Format::OpenMetrics] {
+            let whole = render(format, write);
+            let mut chunks: Vec<Vec<u8>> = Vec::new();
+            let mut sink = |c: Vec<u8>| {
+                chunks.push(c);
+                true
+            };
+            let mut w = Writer::streaming(format, 64, &mut sink);
+            write(&mut w);
+            assert!(w.finish().is_empty());
+            assert!(chunks.len() > 10);
+            assert_eq!(String::from_utf8(chunks.concat()).unwrap(), whole);
+            assert!(!whole.contains("# TYPE fa gauge"), "empty family left");
+        }
+    }
+
+    #[test]
+    fn streaming_stops_when_the_sink_hangs_up() {
+        let mut calls = 0;
+        let mut sink = |_: Vec<u8>| {
+            calls += 1;
+            false
+        };
+        let mut w = Writer::streaming(Format::Text, 16, &mut sink);
+        w.family("m", "M.", Kind::Gauge);
+        for i in 0..1000 {
+            w.sample(&[("i", &i.to_string())], &[], Value::Int(i));
+        }
+        assert!(w.aborted());
+        w.finish();
+        assert_eq!(calls, 1);
     }
 
     #[test]

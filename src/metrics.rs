@@ -18,7 +18,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::config::ProberConfig;
-use crate::exposition::{Kind, Value, Writer};
+use crate::exposition::{Kind, Sink, Value, Writer};
 use crate::probe::json::{JsonRule, MetricKind, RuleSamples};
 use crate::probe::{HttpSnapshot, Impact, Reason};
 use crate::state::{ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now};
@@ -123,25 +123,36 @@ impl Metrics {
         }
     }
 
-    /// Render every family in `format`, into the buffer that becomes the
-    /// response body.
+    /// Render every family in `format` into one buffer.
     pub fn render_bytes(&self, format: Format) -> Vec<u8> {
+        // The last size plus a margin: one allocation, no regrowth.
+        let estimate = self.last_size.load(Ordering::Relaxed);
+        let mut w = Writer::new(format, estimate + estimate / 8 + 4096);
+        self.write(&mut w);
+        let out = w.finish();
+        self.last_size.store(out.len(), Ordering::Relaxed);
+        out
+    }
+
+    /// Render every family in `format`, handing `sink` chunks of about
+    /// `chunk` bytes as they are ready (the `/metrics` response streams
+    /// them, so a scrape of 10,000 targets never holds its whole body).
+    /// Stops early if `sink` returns false.
+    pub fn render_to(&self, format: Format, chunk: usize, sink: Sink<'_>) {
+        let mut w = Writer::streaming(format, chunk, sink);
+        self.write(&mut w);
+        w.finish();
+    }
+
+    fn write(&self, w: &mut Writer<'_>) {
         let mut own = String::with_capacity(4096);
         if prometheus_client::encoding::text::encode(&mut own, &self.registry).is_err() {
             // Encoding into a String only fails on a formatting bug; serve what we have.
             tracing::error!("encoding /metrics failed");
         }
-        let own = finish_exposition(&own, format);
-        let own = own.strip_suffix("# EOF\n").unwrap_or(&own);
-        let set = self.targets.load();
-        // The last size plus a margin: one allocation, no regrowth.
-        let estimate = self.last_size.load(Ordering::Relaxed);
-        let mut w = Writer::new(format, estimate + estimate / 8 + 4096);
-        w.raw(own.as_bytes());
-        write_targets(&mut w, &set, unix_now());
-        let out = w.finish();
-        self.last_size.store(out.len(), Ordering::Relaxed);
-        out
+        let own = finish_exposition(&own, w.format());
+        w.raw(own.strip_suffix("# EOF\n").unwrap_or(&own).as_bytes());
+        write_targets(w, &self.targets.load(), unix_now());
     }
 
     /// [`Metrics::render_bytes`] as a `String` (tests, tools).

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
@@ -46,7 +47,7 @@ pub struct AppState {
     pub config_loaded: std::sync::atomic::AtomicBool,
 }
 
-type Body = Full<Bytes>;
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 
 /// Accept connections until `shutdown`, then drain within `grace`.
 pub async fn serve(
@@ -127,13 +128,12 @@ async fn handle(
     Ok(response)
 }
 
-fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+fn metrics(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let body = state.metrics.render_bytes(format);
     let gzip = req
         .headers()
         .get(header::ACCEPT_ENCODING)
@@ -143,20 +143,49 @@ fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");
-    let bytes = if gzip {
-        match gzip_bytes(&body) {
-            Ok(compressed) => {
-                builder = builder.header(header::CONTENT_ENCODING, "gzip");
-                compressed
-            }
-            Err(_) => body,
-        }
-    } else {
-        body
-    };
+    if gzip {
+        builder = builder.header(header::CONTENT_ENCODING, "gzip");
+    }
     builder
-        .body(Full::new(Bytes::from(bytes)))
+        .body(stream_metrics(state.clone(), format, gzip))
         .unwrap_or_else(|_| internal_error())
+}
+
+/// Bytes per streamed `/metrics` chunk: large enough that per-chunk costs
+/// vanish, small enough that a scrape holds a few hundred KB, not 40 MB.
+const METRICS_CHUNK: usize = 256 * 1024;
+
+/// The `/metrics` body, rendered on a blocking thread and streamed chunk
+/// by chunk (gzip-compressed on the way when asked), with a bounded queue:
+/// a slow scraper slows the rendering instead of growing a buffer, and a
+/// scraper that hangs up stops it.
+fn stream_metrics(state: Arc<AppState>, format: Format, gzip: bool) -> Body {
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut send = |chunk: Vec<u8>| chunk.is_empty() || tx.blocking_send(chunk.into()).is_ok();
+        if gzip {
+            // Fast level: scrapes are frequent and higher levels save little.
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let mut compress = |chunk: Vec<u8>| {
+                encoder.write_all(&chunk).is_ok() && send(std::mem::take(encoder.get_mut()))
+            };
+            state
+                .metrics
+                .render_to(format, METRICS_CHUNK, &mut compress);
+            if let Ok(tail) = encoder.finish() {
+                send(tail);
+            }
+        } else {
+            state.metrics.render_to(format, METRICS_CHUNK, &mut send);
+        }
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, Infallible>(Frame::data(chunk)), rx))
+    });
+    BodyExt::boxed_unsync(StreamBody::new(chunks))
 }
 
 /// `Accept-Encoding` lists gzip without `q=0`.
@@ -172,16 +201,6 @@ fn accepts_gzip(value: &str) -> bool {
         });
         (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
     })
-}
-
-fn gzip_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    // Fast level: scrapes are frequent and the saving of higher levels is small.
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4),
-        flate2::Compression::fast(),
-    );
-    encoder.write_all(data)?;
-    encoder.finish()
 }
 
 fn ready(state: &AppState) -> Response<Body> {
@@ -240,7 +259,7 @@ fn json(value: serde_json::Value) -> Response<Body> {
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed_unsync());
     *response.status_mut() = status;
     response
         .headers_mut()
