@@ -3,22 +3,29 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory as _, Parser};
 use upstream_exporter::cli::{Cli, normalize_listen_address};
 use upstream_exporter::config::Config;
 use upstream_exporter::daemon::{self, DaemonOptions};
+use upstream_exporter::shard::Shard;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Each flag is checked alone by clap; the pair is checked here, with
+    // clap's usage error (exit 2).
+    let shard = Shard::new(cli.shard_index, cli.shard_count)
+        .unwrap_or_else(|e| Cli::command().error(ErrorKind::ValueValidation, e).exit());
     upstream_exporter::logging::init(cli.log_level, cli.log_format);
     if cli.config_check {
         return match Config::load(&cli.config_file) {
             Ok(config) => {
-                println!(
-                    "OK: {} targets in {}",
-                    config.targets.len(),
-                    cli.config_file.display()
-                );
+                let total = config.targets.len();
+                let owned = match shard.count() {
+                    1 => String::new(),
+                    _ => format!("; {shard} owns {}", shard.retain(config).targets.len()),
+                };
+                println!("OK: {total} targets in {}{owned}", cli.config_file.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -27,7 +34,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run(cli) {
+    match run(cli, shard) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("upstream-exporter: {e:#}");
@@ -36,7 +43,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, shard: Shard) -> anyhow::Result<()> {
     if cli.web_config_file.is_some() {
         anyhow::bail!("--web.config.file is not supported by this version yet");
     }
@@ -49,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         listen_address: normalize_listen_address(&cli.listen_address),
         telemetry_path: cli.telemetry_path,
         shutdown_timeout: cli.shutdown_timeout,
+        shard,
     };
     runtime.block_on(daemon::run(opts))?;
     Ok(())
