@@ -25,7 +25,10 @@ fn main() -> ExitCode {
                     1 => String::new(),
                     _ => format!("; {shard} owns {}", shard.retain(config).targets.len()),
                 };
-                println!("OK: {total} targets in {}{owned}", cli.config_file.display());
+                println!(
+                    "OK: {total} targets in {}{owned}",
+                    cli.config_file.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

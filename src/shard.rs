@@ -144,7 +144,9 @@ fn splitmix64(x: u64) -> u64 {
 /// `--shard.count`: a whole number from 1 to [`MAX_SHARD_COUNT`].
 pub fn parse_count(s: &str) -> Result<u32, String> {
     let count = parse_number(s.trim()).ok_or_else(|| format!("{s:?} is not a whole number"))?;
-    Shard::new(0, count).map(|_| count).map_err(|e| e.to_string())
+    Shard::new(0, count)
+        .map(|_| count)
+        .map_err(|e| e.to_string())
 }
 
 /// `--shard.index`: a whole number, or a StatefulSet pod name ending in one
@@ -152,7 +154,11 @@ pub fn parse_count(s: &str) -> Result<u32, String> {
 /// through the downward API.
 pub fn parse_index(s: &str) -> Result<u32, String> {
     let s = s.trim();
-    let digits = s.rsplit_once('-').map_or(s, |(_, ordinal)| ordinal);
+    // `-1` is a negative number, not a pod name: the name needs a prefix.
+    let digits = match s.rsplit_once('-') {
+        Some((name, ordinal)) if !name.is_empty() => ordinal,
+        _ => s,
+    };
     parse_number(digits).ok_or_else(|| {
         format!(
             "{s:?} is neither a shard index (0, 1, 2, ...) nor a StatefulSet pod name ending in one (upstream-exporter-2)"
@@ -245,9 +251,21 @@ mod tests {
     fn count_must_be_a_whole_number_in_range() {
         assert_eq!(parse_count("3"), Ok(3));
         assert!(parse_count("0").unwrap_err().contains("between 1 and 1000"));
-        assert!(parse_count("1001").unwrap_err().contains("between 1 and 1000"));
-        assert!(parse_count("three").unwrap_err().contains("not a whole number"));
-        assert!(parse_count("-2").unwrap_err().contains("not a whole number"));
+        assert!(
+            parse_count("1001")
+                .unwrap_err()
+                .contains("between 1 and 1000")
+        );
+        assert!(
+            parse_count("three")
+                .unwrap_err()
+                .contains("not a whole number")
+        );
+        assert!(
+            parse_count("-2")
+                .unwrap_err()
+                .contains("not a whole number")
+        );
     }
 
     #[test]
