@@ -321,9 +321,13 @@ async fn reload_keeps_only_the_shards_targets() {
 // ---------------------------------------------------------------------------
 // (c) Flags and environment
 
+/// Command-line flags and environment variables of one run.
+type Flags<'a> = &'a [&'a str];
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 /// `--config.check` on a config of [`TARGETS`] targets with `args` and
 /// `env` (the shard variables are cleared first).
-fn config_check(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+fn config_check(dir: &Path, args: Flags, env: Env) -> Output {
     let path = dir.join("check.yaml");
     let mut yaml = String::from("targets:\n");
     for i in 0..TARGETS {
@@ -354,7 +358,7 @@ fn owned_by(index: u32, count: u32) -> usize {
 #[test]
 fn config_check_reports_the_shards_part() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&[&str], &[(&str, &str)], u32, u32); 4] = [
+    let cases: [(Flags, Env, u32, u32); 4] = [
         (&["--shard.count=3", "--shard.index=2"], &[], 2, 3),
         // The StatefulSet's environment, with the pod name as the index.
         (
@@ -410,7 +414,7 @@ fn config_check_reports_the_shards_part() {
 #[test]
 fn bad_shard_values_are_usage_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&[&str], &[(&str, &str)], &str); 7] = [
+    let cases: [(Flags, Env, &str); 7] = [
         (&["--shard.count=0"], &[], "between 1 and 1000"),
         (&["--shard.count=1001"], &[], "between 1 and 1000"),
         (&["--shard.count=two"], &[], "not a whole number"),
