@@ -92,6 +92,16 @@ pub struct Cli {
     #[arg(long = "web.shutdown-timeout", env = "UPSTREAM_EXPORTER_WEB_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration_arg)]
     pub shutdown_timeout: Duration,
 
+    /// How many replicas split the targets between them (rendezvous hashing
+    /// of target names; see README "Sharding").
+    #[arg(long = "shard.count", env = "UPSTREAM_EXPORTER_SHARD_COUNT", default_value = "1", value_parser = crate::shard::parse_count)]
+    pub shard_count: u32,
+
+    /// Which replica this is, from 0 to --shard.count - 1; a StatefulSet pod
+    /// name such as `upstream-exporter-2` counts as its ordinal.
+    #[arg(long = "shard.index", env = "UPSTREAM_EXPORTER_SHARD_INDEX", default_value = "0", value_parser = crate::shard::parse_index)]
+    pub shard_index: u32,
+
     /// Only log messages with at least this severity [default: info; warn
     /// for `probe`, whose stdout is its output]
     #[arg(
@@ -368,5 +378,20 @@ mod tests {
         assert_eq!(cli.config_file, PathBuf::from("x.yaml"));
         assert_eq!(cli.shutdown_timeout, Duration::from_secs(3));
         assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn shard_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "upstream-exporter",
+            "--shard.count=3",
+            "--shard.index=upstream-exporter-2",
+        ])
+        .unwrap();
+        assert_eq!((cli.shard_index, cli.shard_count), (2, 3));
+        for bad in ["--shard.count=0", "--shard.count=x", "--shard.index=-1"] {
+            let err = Cli::try_parse_from(["upstream-exporter", bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
     }
 }

@@ -21,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigError};
 use crate::http::HttpClients;
 use crate::metrics::{ExporterStatus, Metrics};
-use crate::runner::{ProbeHook, Runner};
+use crate::runner::{ProbeHook, ReconcileStats, Runner};
 use crate::server::{self, AppState, ReloadRequest};
+use crate::shard::Shard;
 
 /// How often the config file is checked for changed content.
 pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(3);
@@ -51,6 +52,8 @@ pub struct DaemonOptions {
     pub listen_address: String,
     pub telemetry_path: String,
     pub shutdown_timeout: Duration,
+    /// Which targets of the config this replica probes.
+    pub shard: Shard,
 }
 
 /// Parts [`start`] builds itself, which in-process tests replace: a client
@@ -108,16 +111,18 @@ pub async fn start_with(
     shutdown: CancellationToken,
     parts: Parts,
 ) {
-    let status = Arc::new(ExporterStatus::default());
+    let status = Arc::new(ExporterStatus::for_shard(opts.shard));
     let runner = Arc::new(Runner::with_hook(
         parts.clients,
         shutdown.child_token(),
         parts.probe_hook,
     ));
-    let stats = runner.apply(&config);
+    let stats = apply_config(config, opts.shard, &runner, &status);
     status.record_reload(true);
     tracing::info!(
         targets = stats.started,
+        shard_index = opts.shard.index(),
+        shard_count = opts.shard.count(),
         config = %opts.config_file.display(),
         address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         version = crate::metrics::VERSION,
@@ -143,6 +148,7 @@ pub async fn start_with(
     let reloader = tokio::spawn(reload_loop(
         Reloader {
             path: opts.config_file.clone(),
+            shard: opts.shard,
             runner: runner.clone(),
             status,
         },
@@ -195,6 +201,7 @@ async fn watch_signals(shutdown: CancellationToken) {
 /// What a reload touches.
 struct Reloader {
     path: PathBuf,
+    shard: Shard,
     runner: Arc<Runner>,
     status: Arc<ExporterStatus>,
 }
@@ -219,23 +226,24 @@ impl Reloader {
     /// Validate one complete read of the file and apply it, or reject it
     /// whole (the running config stays).
     fn apply_bytes(&self, bytes: &[u8]) -> Result<(), String> {
-        apply_config_bytes(bytes, &self.path, &self.runner, &self.status)
+        apply_config_bytes(bytes, &self.path, self.shard, &self.runner, &self.status)
     }
 }
 
-/// Validate `bytes` as the config at `path` and reconcile the runner to it,
-/// or reject it whole: a config that fails validation touches nothing but
-/// the reload gauges. Returns the error text (every issue with
-/// `file:line:column`).
+/// Validate `bytes` as the config at `path` and reconcile the runner to
+/// `shard`'s part of it, or reject it whole: a config that fails validation
+/// touches nothing but the reload gauges. Returns the error text (every
+/// issue with `file:line:column`).
 pub fn apply_config_bytes(
     bytes: &[u8],
     path: &Path,
+    shard: Shard,
     runner: &Runner,
     status: &ExporterStatus,
 ) -> Result<(), String> {
     match Config::from_bytes(bytes, path) {
         Ok(config) => {
-            let stats = runner.apply(&config);
+            let stats = apply_config(config, shard, runner, status);
             status.record_reload(true);
             tracing::info!(
                 kept = stats.kept,
@@ -253,6 +261,29 @@ pub fn apply_config_bytes(
             Err(msg)
         }
     }
+}
+
+/// Reconcile the runner to the targets of a validated `config` that `shard`
+/// owns: the one place the shard filter is applied (start and every
+/// reload).
+fn apply_config(
+    config: Config,
+    shard: Shard,
+    runner: &Runner,
+    status: &ExporterStatus,
+) -> ReconcileStats {
+    let configured = config.targets.len();
+    let config = shard.retain(config);
+    status.record_configured_targets(configured);
+    if config.targets.is_empty() && configured > 0 {
+        tracing::info!(
+            configured,
+            shard_index = shard.index(),
+            shard_count = shard.count(),
+            "this shard owns none of the configured targets; the other shards probe them"
+        );
+    }
+    runner.apply(&config)
 }
 
 #[cfg(unix)]
@@ -446,7 +477,7 @@ mod tests {
         let runner = Runner::new(HttpClients::new(), CancellationToken::new());
         let status = ExporterStatus::default();
         let path = Path::new("exporter.yaml");
-        apply_config_bytes(NEW.as_bytes(), path, &runner, &status).unwrap();
+        apply_config_bytes(NEW.as_bytes(), path, Shard::default(), &runner, &status).unwrap();
         let before: Vec<_> = runner.targets().load().targets.clone();
         assert_eq!(before.len(), 2);
 
@@ -457,7 +488,7 @@ mod tests {
         let Seen::Settled(bytes) = watch.observe(Some(half.into())) else {
             panic!("a half file that held still is handed to validation");
         };
-        let err = apply_config_bytes(&bytes, path, &runner, &status).unwrap_err();
+        let err = apply_config_bytes(&bytes, path, Shard::default(), &runner, &status).unwrap_err();
         assert!(err.contains("exporter.yaml:"), "{err}");
         assert!(!status.reload_successful());
         let after = runner.targets().load().targets.clone();

@@ -18,4 +18,5 @@ pub mod process;
 pub mod retry;
 pub mod runner;
 pub mod server;
+pub mod shard;
 pub mod state;

@@ -4,10 +4,13 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use clap::CommandFactory as _;
+use clap::error::ErrorKind;
 use upstream_exporter::cli::{Cli, Command, normalize_listen_address};
 use upstream_exporter::config::Config;
 use upstream_exporter::daemon::{self, DaemonError, DaemonOptions};
 use upstream_exporter::probe_cmd;
+use upstream_exporter::shard::Shard;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -34,12 +37,20 @@ fn main() -> ExitCode {
         }
         None => {}
     }
+    // Each shard flag is checked alone by clap; the pair is checked here,
+    // with clap's usage error (exit 2).
+    let shard = Shard::new(cli.shard_index, cli.shard_count)
+        .unwrap_or_else(|e| Cli::command().error(ErrorKind::ValueValidation, e).exit());
     if cli.config_check {
         return match Config::load(&cli.config_file) {
             Ok(config) => {
+                let total = config.targets.len();
+                let owned = match shard.count() {
+                    1 => String::new(),
+                    _ => format!("; {shard} owns {}", shard.retain(config).targets.len()),
+                };
                 println!(
-                    "OK: {} targets in {}",
-                    config.targets.len(),
+                    "OK: {total} targets in {}{owned}",
                     cli.config_file.display()
                 );
                 ExitCode::SUCCESS
@@ -50,7 +61,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run(cli) {
+    match run(cli, shard) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             match e.downcast_ref::<DaemonError>() {
@@ -65,7 +76,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, shard: Shard) -> anyhow::Result<()> {
     if cli.web_config_file.is_some() {
         anyhow::bail!("--web.config.file is not supported by this version yet");
     }
@@ -78,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         listen_address: normalize_listen_address(&cli.listen_address),
         telemetry_path: cli.telemetry_path,
         shutdown_timeout: cli.shutdown_timeout,
+        shard,
     };
     runtime.block_on(daemon::run(opts))?;
     Ok(())

@@ -21,6 +21,7 @@ use crate::config::ProberConfig;
 use crate::exposition::{Kind, Sink, Value, Writer};
 use crate::probe::json::{JsonRule, MetricKind, RuleSamples};
 use crate::probe::{HttpSnapshot, Impact, Reason};
+use crate::shard::Shard;
 use crate::state::{ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now};
 
 /// Content type of the Prometheus text format.
@@ -59,8 +60,11 @@ pub struct ExporterStatus {
     reload_successful: AtomicBool,
     /// f64 bits of the last successful reload's Unix time.
     reload_success_at: AtomicU64,
-    /// `upstream_exporter_shard_info` labels, when sharding is on.
-    pub shard: Option<(u32, u32)>,
+    /// Targets in the loaded config, before the shard filter.
+    configured_targets: AtomicU64,
+    /// Set by the daemon: `upstream_exporter_shard_info` and
+    /// `upstream_exporter_config_targets` appear only with it.
+    pub shard: Option<Shard>,
 }
 
 impl Default for ExporterStatus {
@@ -68,12 +72,21 @@ impl Default for ExporterStatus {
         ExporterStatus {
             reload_successful: AtomicBool::new(false),
             reload_success_at: AtomicU64::new(0f64.to_bits()),
+            configured_targets: AtomicU64::new(0),
             shard: None,
         }
     }
 }
 
 impl ExporterStatus {
+    /// The daemon's status: with `shard`, so the shard families appear.
+    pub fn for_shard(shard: Shard) -> Self {
+        ExporterStatus {
+            shard: Some(shard),
+            ..ExporterStatus::default()
+        }
+    }
+
     /// Record a config (re)load attempt.
     pub fn record_reload(&self, ok: bool) {
         self.reload_successful.store(ok, Ordering::Relaxed);
@@ -85,6 +98,15 @@ impl ExporterStatus {
 
     pub fn reload_successful(&self) -> bool {
         self.reload_successful.load(Ordering::Relaxed)
+    }
+
+    /// Record how many targets the loaded config has, all shards together.
+    pub fn record_configured_targets(&self, n: usize) {
+        self.configured_targets.store(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn configured_targets(&self) -> u64 {
+        self.configured_targets.load(Ordering::Relaxed)
     }
 
     pub fn reload_success_at(&self) -> f64 {
@@ -585,11 +607,18 @@ impl Collector for ExporterCollector {
             MetricType::Gauge,
         )?
         .encode_gauge(&self.targets.load().targets.len())?;
-        if let Some((index, count)) = self.status.shard {
-            let (index, count) = (index.to_string(), count.to_string());
+        if let Some(shard) = self.status.shard {
+            enc.encode_descriptor(
+                "upstream_exporter_config_targets",
+                "Targets in the loaded config, all shards together; upstream_exporter_targets counts this shard's.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&self.status.configured_targets())?;
+            let (index, count) = (shard.index().to_string(), shard.count().to_string());
             enc.encode_descriptor(
                 "upstream_exporter_shard",
-                "Which shard this replica is.",
+                "Which shard this replica is (--shard.index of --shard.count).",
                 None,
                 MetricType::Info,
             )?

@@ -303,6 +303,7 @@ fn a_rejected_reload_reports_the_line_and_a_caret() {
         let err = apply_config_bytes(
             BAD_WITH_SECRETS.as_bytes(),
             Path::new("exporter.yaml"),
+            upstream_exporter::shard::Shard::default(),
             &runner,
             &status,
         )

@@ -14,7 +14,9 @@ Usage: validate_rendered.py RENDERED.yaml [--config-out FILE]
 * Policy the project promises for every workload: non-root numeric user,
   read-only root filesystem, no privilege escalation, all capabilities
   dropped, RuntimeDefault seccomp, requests and limits, the exporter's
-  probes, port and config path; monitors point at a port that exists.
+  probes, port and config path; monitors point at a port that exists. A
+  StatefulSet of shards sets UPSTREAM_EXPORTER_SHARD_COUNT to its replicas
+  and takes UPSTREAM_EXPORTER_SHARD_INDEX from the pod's index.
 * --config-out writes the exporter.yaml carried by the rendered ConfigMap, so
   CI can run `upstream-exporter --config.check` on exactly what a pod mounts.
 
@@ -118,32 +120,48 @@ def check_container(c, where, exporter):
         problem(where, "config must be mounted read-only at /etc/upstream-exporter")
 
 
+def check_shards(sts, c, where, services):
+    """A StatefulSet of shards: count = replicas, index = the pod's index."""
+    env = {e.get("name"): e for e in c.get("env", [])}
+    count = env.get("UPSTREAM_EXPORTER_SHARD_COUNT", {}).get("value")
+    if count != str(sts["spec"].get("replicas", 1)):
+        problem(where, f"UPSTREAM_EXPORTER_SHARD_COUNT {count!r} must equal spec.replicas {sts['spec'].get('replicas', 1)}")
+    index = env.get("UPSTREAM_EXPORTER_SHARD_INDEX", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    if index not in ("metadata.labels['apps.kubernetes.io/pod-index']", "metadata.name"):
+        problem(where, "UPSTREAM_EXPORTER_SHARD_INDEX must come from the pod-index label or the pod name (downward API)")
+    governing = [s for s in services if s["metadata"]["name"] == sts["spec"].get("serviceName")]
+    if not governing or governing[0]["spec"].get("clusterIP") != "None":
+        problem(where, f"serviceName {sts['spec'].get('serviceName')!r} must name a headless Service")
+
+
 def check_policy(docs):
     by_kind = {}
     for d in docs:
         by_kind.setdefault(d["kind"], []).append(d)
     pod_ports = set()
     exporters = 0
-    for d in by_kind.get("Deployment", []):
-        name = d["metadata"]["name"]
+    for d in by_kind.get("Deployment", []) + by_kind.get("StatefulSet", []):
+        name = f"{d['kind']}/{d['metadata']['name']}"
         spec = d["spec"]["template"]["spec"]
         psc = spec.get("securityContext", {})
         if psc.get("runAsNonRoot") is not True:
-            problem(f"Deployment/{name}", "pod securityContext.runAsNonRoot must be true")
+            problem(name, "pod securityContext.runAsNonRoot must be true")
         if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
-            problem(f"Deployment/{name}", "pod seccompProfile must be RuntimeDefault")
+            problem(name, "pod seccompProfile must be RuntimeDefault")
         if spec.get("automountServiceAccountToken") is not False:
-            problem(f"Deployment/{name}", "automountServiceAccountToken must be false")
+            problem(name, "automountServiceAccountToken must be false")
         for c in spec["containers"]:
             exporter = c["image"].startswith(EXPORTER_IMAGE)
             exporters += exporter
-            check_container(c, f"Deployment/{name} container {c['name']}", exporter)
+            check_container(c, f"{name} container {c['name']}", exporter)
             for p in c.get("ports", []):
                 pod_ports.add(p.get("name"))
         if d["metadata"]["name"] == "upstream-exporter":
             c = spec["containers"][0]
             if c.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/-/ready":
-                problem(f"Deployment/{name}", "readiness must probe /-/ready")
+                problem(name, "readiness must probe /-/ready")
+            if d["kind"] == "StatefulSet":
+                check_shards(d, c, name, by_kind.get("Service", []))
     if exporters != 1:
         problem("rendered", f"expected exactly one exporter container, found {exporters}")
     service_ports = {p.get("name") for s in by_kind.get("Service", []) for p in s["spec"]["ports"]}
