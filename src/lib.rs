@@ -17,3 +17,4 @@ pub mod retry;
 pub mod runner;
 pub mod server;
 pub mod state;
+pub mod webconfig;

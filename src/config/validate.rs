@@ -101,7 +101,7 @@ pub(super) fn load_with_env(
 // ---------------------------------------------------------------------------
 
 /// UTF-8 text without its byte-order mark.
-fn decode(bytes: &[u8]) -> Result<&str, ConfigIssue> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<&str, ConfigIssue> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(ConfigIssue::new(
             1,
@@ -146,7 +146,7 @@ impl Localizer for NoLocationSuffix {
 }
 
 /// A serde-saphyr error as one plain issue line.
-fn yaml_issue(err: &serde_saphyr::Error) -> ConfigIssue {
+pub(crate) fn yaml_issue(err: &serde_saphyr::Error) -> ConfigIssue {
     let formatter = UserMessageFormatter.with_localizer(&NoLocationSuffix);
     let mut options = RenderOptions::new(&formatter);
     options.snippets = SnippetMode::Off;
