@@ -7,25 +7,13 @@ use clap::Parser;
 use upstream_exporter::cli::{Cli, normalize_listen_address};
 use upstream_exporter::config::Config;
 use upstream_exporter::daemon::{self, DaemonOptions};
+use upstream_exporter::webconfig::WebSecurity;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     upstream_exporter::logging::init(cli.log_level, cli.log_format);
     if cli.config_check {
-        return match Config::load(&cli.config_file) {
-            Ok(config) => {
-                println!(
-                    "OK: {} targets in {}",
-                    config.targets.len(),
-                    cli.config_file.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        };
+        return check(&cli);
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,10 +24,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    if cli.web_config_file.is_some() {
-        anyhow::bail!("--web.config.file is not supported by this version yet");
+/// `--config.check`: validate the config file and, when given, the web
+/// config (with the certificate and key files it names).
+fn check(cli: &Cli) -> ExitCode {
+    let mut ok = true;
+    match Config::load(&cli.config_file) {
+        Ok(config) => println!(
+            "OK: {} targets in {}",
+            config.targets.len(),
+            cli.config_file.display()
+        ),
+        Err(e) => {
+            eprintln!("{e}");
+            ok = false;
+        }
     }
+    if let Some(path) = &cli.web_config_file {
+        match WebSecurity::load(path) {
+            Ok(web) => println!("OK: web config {} ({})", path.display(), web.summary()),
+            Err(e) => {
+                eprintln!("{e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         listen_address: normalize_listen_address(&cli.listen_address),
         telemetry_path: cli.telemetry_path,
         shutdown_timeout: cli.shutdown_timeout,
+        web_config_file: cli.web_config_file,
     };
     runtime.block_on(daemon::run(opts))?;
     Ok(())

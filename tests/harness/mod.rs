@@ -425,6 +425,7 @@ impl Exporter {
             listen_address: base.clone(),
             telemetry_path: "/metrics".into(),
             shutdown_timeout: Duration::from_secs(2),
+            web_config_file: None,
         };
         let task = tokio::spawn(upstream_exporter::daemon::start_with(
             opts,
