@@ -149,9 +149,14 @@ async fn serve_request(
     peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let web = state.web.current();
-    let unread_body = has_body(&req);
+    // A refused request may have a body, or the rest of a too large head,
+    // that keep-alive would have to read: close instead.
+    let mut close = has_body(&req);
     let mut response = match refuse(&web, &req).await {
-        Some(refusal) => refusal,
+        Some(refusal) => {
+            close |= refusal.status() == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+            refusal
+        }
         None => {
             let Ok(response) = handle(state, req, peer).await;
             response
@@ -161,17 +166,30 @@ async fn serve_request(
     for (name, value) in web.headers() {
         headers.insert(name.clone(), value.clone());
     }
-    if unread_body {
-        // Keep-alive would have to drain a body no route reads.
+    if close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     Ok(response)
 }
 
-/// The answer to a request that must not reach a route: over the rate
-/// limit (429), without valid credentials where they are needed (401), or
-/// announcing a body larger than any route takes (413). None: serve it.
+/// The answer to a request that must not reach a route: a header block
+/// over [`MAX_HEADER_BYTES`] (431), over the rate limit (429), without
+/// valid credentials where they are needed (401), or announcing a body
+/// larger than any route takes (413). None: serve it.
 async fn refuse(web: &WebSecurity, req: &Request<Incoming>) -> Option<Response<Body>> {
+    // hyper's buffer cap bounds memory but lets a head that arrives in one
+    // read through, so the size is checked here as well.
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes + req.uri().to_string().len() > MAX_HEADER_BYTES {
+        return Some(text(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request header fields too large\n",
+        ));
+    }
     if !web.admit() {
         return Some(text(StatusCode::TOO_MANY_REQUESTS, "Too many requests\n"));
     }
