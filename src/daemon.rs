@@ -246,7 +246,9 @@ impl Reloader {
         if let Some(content) = self.web.content() {
             web_watch.settled(&content);
         }
-        let web = self.apply_web();
+        // One request, one verdict: a good web config does not mark a
+        // reload whose exporter config failed as successful.
+        let web = self.apply_web(config.is_ok());
         match (config, web) {
             (Ok(()), Ok(())) => Ok(()),
             (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
@@ -255,13 +257,17 @@ impl Reloader {
     }
 
     /// Re-read the web config and swap it in, or keep the running one.
-    fn apply_web(&self) -> Result<(), String> {
+    /// A failure always counts in the reload gauges, a success only when
+    /// `record_success`.
+    fn apply_web(&self, record_success: bool) -> Result<(), String> {
         if self.web.path().is_none() {
             return Ok(());
         }
         match self.web.reload() {
             Ok(()) => {
-                self.status.record_reload(true);
+                if record_success {
+                    self.status.record_reload(true);
+                }
                 tracing::info!(web = %self.web.current().summary(), "web config reloaded");
                 Ok(())
             }
@@ -404,7 +410,7 @@ async fn poll_web_file(reloader: &Reloader, watch: &mut FileWatch) {
             Seen::Settled(bytes) => {
                 tracing::info!("web config changed on disk, reloading");
                 watch.settled(&bytes);
-                let _ = reloader.apply_web();
+                let _ = reloader.apply_web(true);
                 // A new config may name other files: watch what it is made of now.
                 if let Some(content) = reloader.web.content() {
                     watch.settled(&content);

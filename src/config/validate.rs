@@ -12,7 +12,7 @@
 //!
 //! Messages say what is wrong and what to change, and never echo secrets:
 //! header values and tokens are not shown, and URLs are shown with their
-//! userinfo replaced by `***`.
+//! userinfo, query string and fragment replaced by `***`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -450,23 +450,24 @@ pub(super) fn expand_env(input: &str, env: EnvLookup<'_>) -> Result<String, Expa
 }
 
 /// A URL as it may be shown in a message: userinfo (which may hold a
-/// password) replaced by `***`. Works on text that does not parse.
+/// password) replaced by `***`, and so are the query string and fragment
+/// (which may hold a token). Works on text that does not parse.
 pub(super) fn redact_url_text(text: &str) -> String {
     let start = text.find("://").map_or(0, |i| i + 3);
     let authority_len = text[start..]
         .find(['/', '?', '#'])
         .unwrap_or(text.len() - start);
     let authority = &text[start..start + authority_len];
-    let redacted = match authority.rfind('@') {
-        Some(at) => format!(
-            "{}***{}{}",
-            &text[..start],
-            &authority[at..],
-            &text[start + authority_len..]
-        ),
-        None => text.to_owned(),
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***{}", &authority[at..]),
+        None => authority.to_owned(),
     };
-    shown(&redacted)
+    let rest = &text[start + authority_len..];
+    let rest = match rest.find(['?', '#']) {
+        Some(i) => format!("{}{}***", &rest[..i], &rest[i..=i]),
+        None => rest.to_owned(),
+    };
+    shown(&format!("{}{authority}{rest}", &text[..start]))
 }
 
 /// An absolute `http`/`https` URL with a host. `key` names the field in
@@ -1832,7 +1833,9 @@ mod tests {
 
     #[test]
     fn url_text_redaction() {
-        assert_eq!(redact_url_text("https://a:b@h/p?q"), "https://***@h/p?q");
+        assert_eq!(redact_url_text("https://a:b@h/p?q"), "https://***@h/p?***");
+        assert_eq!(redact_url_text("https://h:99999/?token=t#f"), "https://h:99999/?***");
+        assert_eq!(redact_url_text("https://h/#token"), "https://h/#***");
         assert_eq!(redact_url_text("a:b@h/p"), "***@h/p");
         assert_eq!(redact_url_text("https://h/p@x"), "https://h/p@x");
         assert_eq!(redact_url_text("https://u:p@w@h"), "https://***@h");
