@@ -223,7 +223,10 @@ async fn refuse(web: &WebSecurity, req: &Request<Incoming>) -> Option<Response<B
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Some(text(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large\n"));
+        return Some(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large\n",
+        ));
     }
     None
 }

@@ -627,7 +627,9 @@ impl Checker {
             if HeaderValue::from_str(&value.value).is_err() {
                 self.error(
                     value,
-                    format!("the value of {name} is not a valid header value: remove control characters"),
+                    format!(
+                        "the value of {name} is not a valid header value: remove control characters"
+                    ),
                 );
                 continue;
             }
@@ -653,7 +655,10 @@ impl Checker {
                 );
                 continue;
             }
-            let cost = hash.value.parse::<bcrypt::HashParts>().map(|h| h.get_cost());
+            let cost = hash
+                .value
+                .parse::<bcrypt::HashParts>()
+                .map(|h| h.get_cost());
             if !cost.is_ok_and(|c| (4..=31).contains(&c)) {
                 // The value is not echoed: it may be a password by mistake.
                 self.error(
@@ -782,7 +787,10 @@ impl WebSecurity {
             config
                 .tls
                 .as_ref()
-                .map_or("NoClientCert".to_owned(), |t| format!("{:?}", t.client_auth)),
+                .map_or("NoClientCert".to_owned(), |t| format!(
+                    "{:?}",
+                    t.client_auth
+                )),
             config.users.len()
         );
         Ok(WebSecurity {
@@ -1022,7 +1030,8 @@ mod tests {
         assert!(e.contains("unknown key `certfile`"), "{e}");
         assert!(e.contains("did you mean `cert_file`?"), "{e}");
 
-        let e = error("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n");
+        let e =
+            error("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n");
         assert_eq!(
             e,
             "/etc/web.yml:4:21: invalid `client_auth_type` `Maybe`: use one of NoClientCert, \
@@ -1058,14 +1067,18 @@ mod tests {
              max_version: TLS12\n",
         );
         assert!(e.contains("`min_version` is above `max_version`"), "{e}");
-        let e = error("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_INVENTED]\n");
+        let e = error(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_INVENTED]\n",
+        );
         assert!(e.contains("unknown cipher suite `TLS_INVENTED`"), "{e}");
         let e = error(
             "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: \
              [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]\n",
         );
         assert!(e.contains("no TLS 1.2 suite that can be served"), "{e}");
-        let e = error("tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [CurveP521]\n");
+        let e = error(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [CurveP521]\n",
+        );
         assert!(e.contains("no curve that can be served"), "{e}");
         // TLS10 as a minimum is met by TLS 1.2.
         let c = parse("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n")
@@ -1082,10 +1095,15 @@ mod tests {
     #[test]
     fn only_exporter_toolkit_headers_may_be_set() {
         let e = error("http_server_config:\n  headers:\n    Server: nginx\n");
-        assert!(e.contains("HTTP header `Server` can not be configured"), "{e}");
+        assert!(
+            e.contains("HTTP header `Server` can not be configured"),
+            "{e}"
+        );
         let e = error("http_server_config:\n  headers:\n    X-Frame-Options: allow\n");
         assert!(
-            e.contains("invalid value `allow` for X-Frame-Options: expected one of deny, sameorigin"),
+            e.contains(
+                "invalid value `allow` for X-Frame-Options: expected one of deny, sameorigin"
+            ),
             "{e}"
         );
         let e = error("http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n");
@@ -1097,7 +1115,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.headers,
-            vec![("Content-Security-Policy".into(), "default-src 'self'".into())]
+            vec![(
+                "Content-Security-Policy".into(),
+                "default-src 'self'".into()
+            )]
         );
     }
 
@@ -1116,7 +1137,10 @@ mod tests {
 
     #[test]
     fn rate_limit_rules() {
-        assert_eq!(parse("rate_limit: { burst: 3 }\n").unwrap().rate_limit, None);
+        assert_eq!(
+            parse("rate_limit: { burst: 3 }\n").unwrap().rate_limit,
+            None
+        );
         let e = error("rate_limit: { interval: 1s }\n");
         assert!(e.contains("refuses every request"), "{e}");
         let e = error("rate_limit: { burst: 1, interval: soon }\n");
@@ -1138,7 +1162,10 @@ mod tests {
         assert!(!web.requires_auth("/-/ready"));
         assert!(!web.requires_auth("/open"));
         assert!(web.admit() && web.admit());
-        assert!(!web.admit(), "the burst is spent and an hour has not passed");
+        assert!(
+            !web.admit(),
+            "the burst is spent and an hour has not passed"
+        );
         let open = WebSecurity::default();
         assert!(!open.requires_auth("/metrics"));
         assert!(open.admit());

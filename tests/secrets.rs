@@ -91,7 +91,10 @@ fn exporter_yaml(fail: &Upstream, bad_json: &Upstream, dir: &Path, closed: u16) 
         "  - name: bearer-file".to_owned(),
         "    json:".to_owned(),
         format!("      url: \"http://{j}/bearer-file\""),
-        format!("      auth: {{ bearer_token_file: \"{}\" }}", bearer_file.display()),
+        format!(
+            "      auth: {{ bearer_token_file: \"{}\" }}",
+            bearer_file.display()
+        ),
         rule.to_owned(),
         "  - name: basic".to_owned(),
         "    json:".to_owned(),
@@ -113,7 +116,9 @@ fn exporter_yaml(fail: &Upstream, bad_json: &Upstream, dir: &Path, closed: u16) 
         "  - name: query-refused".to_owned(),
         format!("    http: {{ url: \"http://127.0.0.1:{closed}/health?token={QUERY_TOKEN}\" }}"),
         "  - name: headers".to_owned(),
-        format!("    headers: {{ X-Api-Key: \"{HEADER_VALUE}\", X-Env-Key: \"${{PLANTED_SECRET}}\" }}"),
+        format!(
+            "    headers: {{ X-Api-Key: \"{HEADER_VALUE}\", X-Env-Key: \"${{PLANTED_SECRET}}\" }}"
+        ),
         format!("    http: {{ url: \"http://{f}/headers\" }}"),
         "  - name: ok".to_owned(),
         format!("    headers: {{ X-Api-Key: \"{HEADER_VALUE}\" }}"),
@@ -254,8 +259,14 @@ async fn planted_secrets_appear_in_no_output() {
         .unwrap();
     let text = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("invalid.yaml:3:"), "the error names the URL: {text}");
-    assert!(text.contains("invalid.yaml:5:"), "and the proxy URL: {text}");
+    assert!(
+        text.contains("invalid.yaml:3:"),
+        "the error names the URL: {text}"
+    );
+    assert!(
+        text.contains("invalid.yaml:5:"),
+        "and the proxy URL: {text}"
+    );
     assert_clean("--config.check of an invalid URL", &text, &no_hash);
 
     // The daemon, with failing upstreams.
@@ -295,7 +306,12 @@ async fn planted_secrets_appear_in_no_output() {
     let landing = get("/", "text/html").await.unwrap().text().await.unwrap();
     assert!(landing.contains("query-refused"));
     assert_clean("/", &landing, &no_hash);
-    let targets = get("/api/v1/targets", "*/*").await.unwrap().text().await.unwrap();
+    let targets = get("/api/v1/targets", "*/*")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(targets.contains("\"error\""));
     assert_clean("/api/v1/targets", &targets, &no_hash);
 
@@ -347,7 +363,10 @@ async fn planted_secrets_appear_in_no_output() {
             .and_then(|s| s.header(name).map(str::to_owned))
             .unwrap_or_else(|| panic!("{path} was not requested with {name}"))
     };
-    assert_eq!(header("/bearer", "authorization"), format!("Bearer {BEARER}"));
+    assert_eq!(
+        header("/bearer", "authorization"),
+        format!("Bearer {BEARER}")
+    );
     assert_eq!(header("/headers", "x-api-key"), HEADER_VALUE);
     assert_eq!(header("/headers", "x-env-key"), ENV_VALUE);
     assert_eq!(
@@ -357,9 +376,17 @@ async fn planted_secrets_appear_in_no_output() {
     assert!(seen.iter().any(|s| s.path.contains(QUERY_TOKEN)));
     assert_eq!(header("/ok", "x-api-key"), HEADER_VALUE);
     let seen_json = bad_json.seen();
-    assert!(seen_json.iter().any(|s| s.header("authorization") == Some(&format!("Bearer {BEARER_FILE}"))));
+    assert!(
+        seen_json
+            .iter()
+            .any(|s| s.header("authorization") == Some(&format!("Bearer {BEARER_FILE}")))
+    );
     assert!(seen_json.iter().any(|s| {
-        s.header("authorization") == Some(&format!("Basic {}", b64(&format!("monitor:{PASSWORD_FILE}"))))
+        s.header("authorization")
+            == Some(&format!(
+                "Basic {}",
+                b64(&format!("monitor:{PASSWORD_FILE}"))
+            ))
     }));
 
     // Stop, then search the logs, which must hold the failures.
@@ -378,7 +405,10 @@ async fn planted_secrets_appear_in_no_output() {
         "web config reload failed",
         "SIGHUP",
     ] {
-        assert!(stderr.contains(evidence), "the log lacks `{evidence}`:\n{stderr}");
+        assert!(
+            stderr.contains(evidence),
+            "the log lacks `{evidence}`:\n{stderr}"
+        );
     }
     assert_clean("stderr", &stderr, &no_hash);
     assert_clean("stdout", &stdout, &no_hash);
@@ -390,8 +420,15 @@ async fn planted_secrets_appear_in_no_output() {
         ("prometheus", WEB_PASSWORD),
     ] {
         let encoded = b64(&format!("{user}:{password}"));
-        for (what, text) in [("stderr", &stderr), ("/metrics", &probed_twice), ("/api/v1/targets", &targets)] {
-            assert!(!text.contains(&encoded), "{what} leaks base64 of {password}");
+        for (what, text) in [
+            ("stderr", &stderr),
+            ("/metrics", &probed_twice),
+            ("/api/v1/targets", &targets),
+        ] {
+            assert!(
+                !text.contains(&encoded),
+                "{what} leaks base64 of {password}"
+            );
         }
     }
 }

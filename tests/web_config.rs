@@ -62,9 +62,8 @@ impl Secured {
         std::fs::write(&web_path, web_yaml).unwrap();
         let config_path = dir.path().join("exporter.yaml");
         std::fs::write(&config_path, exporter_yaml(&up)).unwrap();
-        let web = Arc::new(
-            LiveWeb::load(Some(&web_path)).unwrap_or_else(|e| panic!("web config: {e}")),
-        );
+        let web =
+            Arc::new(LiveWeb::load(Some(&web_path)).unwrap_or_else(|e| panic!("web config: {e}")));
         let parts = Parts {
             web: Some(web.clone()),
             ..parts
@@ -79,10 +78,7 @@ impl Secured {
     }
 
     fn addr(&self) -> String {
-        self.exporter
-            .base
-            .trim_start_matches("http://")
-            .to_owned()
+        self.exporter.base.trim_start_matches("http://").to_owned()
     }
 
     fn https(&self, path: &str) -> String {
@@ -175,7 +171,12 @@ async fn tls_server_trusted_by_its_ca_only() {
     let trusting = tls_client(pki.root_store(), None);
     let r = trusting.get(s.https("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("upstream_exporter_build_info"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("upstream_exporter_build_info")
+    );
 
     let other_ca = Pki::new();
     let distrusting = tls_client(other_ca.root_store(), None);
@@ -201,7 +202,10 @@ async fn mtls_requires_a_client_certificate_signed_by_the_client_ca() {
     )
     .await;
     let with_cert = tls_client(pki.root_store(), Some(client_identity(&pki)));
-    assert_eq!(status(with_cert.get(s.https("/metrics")).send().await).await, 200);
+    assert_eq!(
+        status(with_cert.get(s.https("/metrics")).send().await).await,
+        200
+    );
 
     let without_cert = tls_client(pki.root_store(), None);
     let err = without_cert
@@ -294,10 +298,7 @@ async fn basic_auth_guards_every_endpoint_but_health_and_readiness() {
     let r = c.get(s.http("/-/healthy")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-frame-options"], "deny");
-    assert_eq!(
-        r.headers()["content-security-policy"],
-        "default-src 'none'"
-    );
+    assert_eq!(r.headers()["content-security-policy"], "default-src 'none'");
     eventually(Duration::from_secs(5), "/-/ready without auth", || async {
         let r = c.get(s.http("/-/ready")).send().await.ok()?;
         (r.status() == 200).then_some(())
@@ -430,7 +431,10 @@ async fn tls_certificate_rotation_on_disk_is_picked_up() {
     )
     .await;
     let trusts_first = tls_client(first.root_store(), None);
-    assert_eq!(status(trusts_first.get(s.https("/-/healthy")).send().await).await, 200);
+    assert_eq!(
+        status(trusts_first.get(s.https("/-/healthy")).send().await).await,
+        200
+    );
     // Rotate: same web config file, new certificate and key files.
     let second = Pki::new();
     let dir = s.web_path.parent().unwrap().to_path_buf();
@@ -447,7 +451,9 @@ async fn tls_certificate_rotation_on_disk_is_picked_up() {
 // Fixture files
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webconfig").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/webconfig")
+        .join(kind);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -626,7 +632,10 @@ async fn tls_handshake_that_never_completes_is_cut_off() {
     );
     // Well-behaved clients are still served.
     let client = tls_client(pki.root_store(), None);
-    assert_eq!(status(client.get(s.https("/-/healthy")).send().await).await, 200);
+    assert_eq!(
+        status(client.get(s.https("/-/healthy")).send().await).await,
+        200
+    );
 }
 
 async fn exporter_on_plain_http() -> (Exporter, Upstream, String) {
@@ -654,7 +663,8 @@ async fn oversize_header_block_is_refused() {
     );
     // Just under the limit is fine.
     let mut stream = TcpStream::connect(&addr).await.unwrap();
-    let mut request = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ".to_vec();
+    let mut request =
+        b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: ".to_vec();
     request.extend(std::iter::repeat_n(b'a', 32 * 1024));
     request.extend_from_slice(b"\r\n\r\n");
     stream.write_all(&request).await.unwrap();
@@ -683,7 +693,9 @@ async fn oversize_body_is_not_buffered() {
     // answered and the connection closed while the client is still sending.
     let mut stream = TcpStream::connect(&addr).await.unwrap();
     stream
-        .write_all(b"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n")
+        .write_all(
+            b"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n",
+        )
         .await
         .unwrap();
     stream.write_all(&[b'x'; 1024]).await.unwrap();
@@ -740,7 +752,9 @@ async fn no_request_makes_the_exporter_contact_a_host_it_names() {
             "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Host: {bait_addr}\r\nForwarded: \
              host={bait_addr}\r\nConnection: close\r\n\r\n"
         ),
-        format!("GET http://{bait_addr}/ HTTP/1.1\r\nHost: {bait_addr}\r\nConnection: close\r\n\r\n"),
+        format!(
+            "GET http://{bait_addr}/ HTTP/1.1\r\nHost: {bait_addr}\r\nConnection: close\r\n\r\n"
+        ),
         format!("CONNECT {bait_addr} HTTP/1.1\r\nHost: {bait_addr}\r\n\r\n"),
     ] {
         let mut stream = TcpStream::connect(&addr).await.unwrap();
@@ -748,10 +762,16 @@ async fn no_request_makes_the_exporter_contact_a_host_it_names() {
         let _ = read_until_closed(&mut stream, Duration::from_secs(2)).await;
     }
     // The exporter does fetch: its own configured target, and only it.
-    eventually(Duration::from_secs(5), "the configured target probed", || async {
-        (!up.seen().is_empty()).then_some(())
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the configured target probed",
+        || async { (!up.seen().is_empty()).then_some(()) },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(contacted.load(Ordering::SeqCst), 0, "the bait was contacted");
+    assert_eq!(
+        contacted.load(Ordering::SeqCst),
+        0,
+        "the bait was contacted"
+    );
 }

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue};
 pub use secret::Secret;
-pub use validate::{parse_duration, parse_size};
 pub(crate) use validate::{decode, yaml_issue};
+pub use validate::{parse_duration, parse_size};
 
 use crate::probe::ProberKind;
 pub use crate::probe::cachet::CachetConfig;

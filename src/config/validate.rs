@@ -1834,7 +1834,10 @@ mod tests {
     #[test]
     fn url_text_redaction() {
         assert_eq!(redact_url_text("https://a:b@h/p?q"), "https://***@h/p?***");
-        assert_eq!(redact_url_text("https://h:99999/?token=t#f"), "https://h:99999/?***");
+        assert_eq!(
+            redact_url_text("https://h:99999/?token=t#f"),
+            "https://h:99999/?***"
+        );
         assert_eq!(redact_url_text("https://h/#token"), "https://h/#***");
         assert_eq!(redact_url_text("a:b@h/p"), "***@h/p");
         assert_eq!(redact_url_text("https://h/p@x"), "https://h/p@x");

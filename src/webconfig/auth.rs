@@ -161,7 +161,6 @@ impl Authenticator {
             .get(tag)
             .is_some_and(|at| at.elapsed() < CACHE_WINDOW)
     }
-
 }
 
 /// Add a verified triple, dropping expired entries, then the oldest, when full.
@@ -248,7 +247,10 @@ mod tests {
         assert_eq!(parse_basic(&HeaderValue::from_static("Bearer abc")), None);
         assert_eq!(parse_basic(&HeaderValue::from_static("Basic !!!")), None);
         // No colon: not a user:password pair.
-        assert_eq!(parse_basic(&HeaderValue::from_static("Basic YWxpY2U=")), None);
+        assert_eq!(
+            parse_basic(&HeaderValue::from_static("Basic YWxpY2U=")),
+            None
+        );
     }
 
     #[tokio::test]
@@ -272,7 +274,11 @@ mod tests {
                 AuthOutcome::Denied
             );
         }
-        assert_eq!(auth.bcrypt_verifications(), 3, "every wrong try runs bcrypt");
+        assert_eq!(
+            auth.bcrypt_verifications(),
+            3,
+            "every wrong try runs bcrypt"
+        );
         // An unknown user costs a (decoy) bcrypt run too, and fails.
         assert_eq!(
             auth.check(Some(&basic("mallory", "right"))).await,
@@ -322,7 +328,10 @@ mod tests {
     fn cache_is_bounded() {
         let auth = authenticator();
         for i in 0..(CACHE_CAPACITY + 10) {
-            remember(&auth.verified, auth.tag("alice", "h", i.to_string().as_bytes()));
+            remember(
+                &auth.verified,
+                auth.tag("alice", "h", i.to_string().as_bytes()),
+            );
         }
         assert_eq!(auth.verified.lock().unwrap().len(), CACHE_CAPACITY);
         // The newest is always kept.

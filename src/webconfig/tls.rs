@@ -11,8 +11,8 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, NamedGroup, SignatureScheme};
 
 use super::{ClientAuth, Curve, Pem, PemSource, TlsServerConfig, TlsVersion};
@@ -34,7 +34,11 @@ pub(super) fn acceptor(t: &TlsServerConfig) -> Result<tokio_rustls::TlsAcceptor,
     let at_cert = |message: String| issue(&t.cert, message);
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .map_err(|e| at_cert(format!("TLS versions and cipher suites do not fit together: {e}")))?;
+        .map_err(|e| {
+            at_cert(format!(
+                "TLS versions and cipher suites do not fit together: {e}"
+            ))
+        })?;
     let builder = match client_verifier(t, &provider)? {
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
@@ -243,7 +247,9 @@ impl ClientCertVerifier for AllowedSans {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
         if subject_alt_names(end_entity)
             .iter()
             .any(|san| self.allowed.contains(san))
@@ -325,7 +331,10 @@ mod tests {
             .map(suite_name)
             .collect();
         for name in super::super::TLS12_SUITES {
-            assert!(offered.iter().any(|o| o == name), "{name} not in {offered:?}");
+            assert!(
+                offered.iter().any(|o| o == name),
+                "{name} not in {offered:?}"
+            );
         }
     }
 
