@@ -243,12 +243,13 @@ impl Reloader {
     /// text holds every failure (each file keeps running its old content).
     fn reload_now(&self, watch: &mut FileWatch, web_watch: &mut FileWatch) -> Result<(), String> {
         let config = self.reload_config_now(watch);
-        if let Some(content) = self.web.content() {
-            web_watch.settled(&content);
-        }
         // One request, one verdict: a good web config does not mark a
         // reload whose exporter config failed as successful.
         let web = self.apply_web(config.is_ok());
+        // Settled after the load: a new config may name other files.
+        if let Some(content) = self.web.content() {
+            web_watch.settled(&content);
+        }
         match (config, web) {
             (Ok(()), Ok(())) => Ok(()),
             (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),

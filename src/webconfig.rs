@@ -1147,6 +1147,20 @@ mod tests {
         assert!(e.contains("invalid `rate_limit.interval` `soon`"), "{e}");
     }
 
+    proptest::proptest! {
+        /// Any bytes give a config or an error, never a panic (what a fuzz
+        /// target of `from_yaml` checks, in small).
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = WebConfig::from_yaml(&bytes, Path::new("w.yml"));
+        }
+
+        #[test]
+        fn yaml_shaped_input_never_panics(text in "(tls_server_config|basic_auth_users|http_server_config|headers|cert_file|client_auth_type|min_version|rate_limit|burst|interval|[ :\n\\-\\[\\]{}\"a-z0-9$])*") {
+            let _ = WebConfig::from_yaml(text.as_bytes(), Path::new("w.yml"));
+        }
+    }
+
     #[test]
     fn security_paths_and_rate_limiter() {
         let config = parse(&format!(
