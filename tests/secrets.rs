@@ -1,7 +1,7 @@
 //! Secrets never leak: a unique value is planted in every place a secret
 //! can sit (bearer token and its file, basic password and its file, URL
-//! userinfo, URL query token, header values literal and from `${ENV}`,
-//! proxy credentials, an invalid URL with credentials, the web config's
+//! userinfo, URL query token, header values literal, from `${ENV}` and
+//! from `headers_file`, proxy credentials literal and from `proxy_url_file`, an invalid URL with credentials, the web config's
 //! users), the real binary runs at `--log.level=debug` against local
 //! upstreams that fail in several ways (so errors are logged), and then
 //! every output is searched for the planted values: stdout and stderr,
@@ -27,6 +27,8 @@ const QUERY_TOKEN: &str = "pl4nted-query-token-4b1d";
 const HEADER_VALUE: &str = "pl4nted-header-value-e6a2";
 const ENV_VALUE: &str = "pl4nted-env-value-37f8";
 const PROXY_PASSWORD: &str = "pl4nted-proxy-password-b5c0";
+const HEADER_FILE: &str = "pl4nted-header-file-1d5a";
+const PROXY_FILE_PASSWORD: &str = "pl4nted-proxy-file-password-93e4";
 const INVALID_URL_PASSWORD: &str = "pl4nted-invalid-url-password-2e6f";
 const INVALID_URL_QUERY: &str = "pl4nted-invalid-url-query-8a13";
 const WEB_PASSWORD: &str = "pl4nted-web-password-d4e9";
@@ -34,7 +36,7 @@ const WEB_WRONG_PASSWORD: &str = "pl4nted-web-wrong-password-61b7";
 const WEB_PLAINTEXT: &str = "pl4nted-web-plaintext-f0c2";
 
 /// Every planted value; each must be absent from every output.
-const PLANTED: [&str; 14] = [
+const PLANTED: [&str; 16] = [
     BEARER,
     BEARER_FILE,
     BASIC_PASSWORD,
@@ -44,6 +46,8 @@ const PLANTED: [&str; 14] = [
     HEADER_VALUE,
     ENV_VALUE,
     PROXY_PASSWORD,
+    HEADER_FILE,
+    PROXY_FILE_PASSWORD,
     INVALID_URL_PASSWORD,
     INVALID_URL_QUERY,
     WEB_PASSWORD,
@@ -119,6 +123,10 @@ fn exporter_yaml(fail: &Upstream, bad_json: &Upstream, dir: &Path, closed: u16) 
         format!(
             "    headers: {{ X-Api-Key: \"{HEADER_VALUE}\", X-Env-Key: \"${{PLANTED_SECRET}}\" }}"
         ),
+        format!(
+            "    headers_file: {{ X-File-Key: \"{}\" }}",
+            dir.join("header.txt").display()
+        ),
         format!("    http: {{ url: \"http://{f}/headers\" }}"),
         "  - name: ok".to_owned(),
         format!("    headers: {{ X-Api-Key: \"{HEADER_VALUE}\" }}"),
@@ -126,6 +134,12 @@ fn exporter_yaml(fail: &Upstream, bad_json: &Upstream, dir: &Path, closed: u16) 
         "  - name: proxied".to_owned(),
         format!("    proxy_url: \"http://proxyuser:{PROXY_PASSWORD}@127.0.0.1:{closed}\""),
         format!("    http: {{ url: \"http://{f}/proxied\" }}"),
+        "  - name: proxied-file".to_owned(),
+        format!(
+            "    proxy_url_file: \"{}\"",
+            dir.join("proxy.txt").display()
+        ),
+        format!("    http: {{ url: \"http://{f}/proxied-file\" }}"),
     ]
     .join("\n")
         + "\n"
@@ -238,6 +252,12 @@ async fn planted_secrets_appear_in_no_output() {
     let d = dir.path();
     std::fs::write(d.join("bearer.txt"), format!("{BEARER_FILE}\n")).unwrap();
     std::fs::write(d.join("password.txt"), PASSWORD_FILE).unwrap();
+    std::fs::write(d.join("header.txt"), format!("{HEADER_FILE}\n")).unwrap();
+    std::fs::write(
+        d.join("proxy.txt"),
+        format!("http://proxyuser:{PROXY_FILE_PASSWORD}@127.0.0.1:{closed}\n"),
+    )
+    .unwrap();
     let config = d.join("exporter.yaml");
     std::fs::write(&config, exporter_yaml(&fail, &bad_json, d, closed)).unwrap();
     let web = d.join("web.yml");
@@ -290,7 +310,7 @@ async fn planted_secrets_appear_in_no_output() {
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                 .filter(|n| *n >= 2.0)
                 .count();
-            (failing == 10).then_some(text)
+            (failing == 11).then_some(text)
         },
     )
     .await;
@@ -369,6 +389,7 @@ async fn planted_secrets_appear_in_no_output() {
     );
     assert_eq!(header("/headers", "x-api-key"), HEADER_VALUE);
     assert_eq!(header("/headers", "x-env-key"), ENV_VALUE);
+    assert_eq!(header("/headers", "x-file-key"), HEADER_FILE);
     assert_eq!(
         header("/page", "authorization"),
         format!("Basic {}", b64(&format!("monitor:{USERINFO}")))
@@ -400,6 +421,7 @@ async fn planted_secrets_appear_in_no_output() {
         "probe failed",
         "target=basic",
         "target=proxied",
+        "target=proxied-file reason=connect",
         "target=query-refused",
         "config reload failed",
         "web config reload failed",

@@ -335,11 +335,7 @@ impl Ctx<'_> {
                     }
                 }),
         };
-        let headers = raw
-            .headers
-            .as_ref()
-            .map(|h| self.headers(&h.value))
-            .unwrap_or_default();
+        let headers = self.headers(raw.headers.as_ref(), raw.headers_file.as_ref());
         let body = match &raw.body {
             None => Some(None),
             Some(s) => self.text(s).map(|t| Some(Secret::new(t))),
@@ -466,11 +462,7 @@ impl Ctx<'_> {
             None => Some(None),
             Some(a) => self.json_auth(a, label),
         };
-        let headers = raw
-            .headers
-            .as_ref()
-            .map(|h| self.headers(&h.value))
-            .unwrap_or_default();
+        let headers = self.headers(raw.headers.as_ref(), raw.headers_file.as_ref());
         let rules = match &raw.metrics {
             None => {
                 self.error(
