@@ -355,6 +355,7 @@ pub(super) struct RawHttp {
     pub headers: Opt<SpannedMap>,
     pub headers_file: Opt<SpannedMap>,
     pub body: Opt<String>,
+    pub body_file: Opt<String>,
     pub expect: Opt<RawExpect>,
     pub follow_redirects: Opt<String>,
 }

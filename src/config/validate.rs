@@ -1550,6 +1550,16 @@ impl Ctx<'_> {
 
     /// The content of a `*_file` secret, without its trailing line break.
     fn secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<String> {
+        let content = self.read_secret_file(file, key)?;
+        Some(content.trim_end_matches(['\n', '\r']).to_owned())
+    }
+
+    /// `http.body_file`: the request body, exactly as the file holds it.
+    fn body_file(&mut self, file: &Spanned<String>) -> Option<String> {
+        self.read_secret_file(file, "body_file")
+    }
+
+    fn read_secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<String> {
         let text = self.text(file)?;
         let path = self.resolve(&text);
         let content = match std::fs::read(&path) {
@@ -1576,7 +1586,7 @@ impl Ctx<'_> {
             );
             return None;
         };
-        Some(content.trim_end_matches(['\n', '\r']).to_owned())
+        Some(content)
     }
 
     fn check_token(&mut self, token: &str, at: Pos, key: &str) -> Option<()> {
@@ -1972,6 +1982,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("two-lines"), "a\nb\n").unwrap();
+        std::fs::write(dir.path().join("body"), "{\"ping\": 1}\n").unwrap();
         let path = dir.path().join("exporter.yaml");
         let load =
             |yaml: &str| load_with_env(yaml.as_bytes(), &path, &|_| Err(VarError::NotPresent));
@@ -1979,7 +1990,7 @@ mod tests {
             "defaults:\n  headers_file: { X-Default: key }\ntargets:\n  - name: a\n    \
              headers: { X-Plain: v }\n    headers_file: { X-Api-Key: key }\n    \
              proxy_url_file: proxy\n    http:\n      url: https://a.example/\n      \
-             headers_file: { X-Block: key }\n",
+             headers_file: { X-Block: key }\n      body_file: body\n",
         )
         .unwrap();
         let t = &cfg.targets[0];
@@ -1997,6 +2008,14 @@ mod tests {
         assert_eq!(
             t.proxy_url.as_ref().map(Secret::expose),
             Some("http://u:p4ss@proxy.internal:3128")
+        );
+        let ProberConfig::Http(http) = &t.prober else {
+            panic!("an http target");
+        };
+        // A body is sent exactly as the file holds it.
+        assert_eq!(
+            http.body.as_ref().map(Secret::expose),
+            Some("{\"ping\": 1}\n")
         );
 
         let err = load(
