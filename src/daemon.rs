@@ -4,7 +4,10 @@
 //! Reloads come from `POST /-/reload`, SIGHUP, and a poll of the config
 //! file's content. Whatever the trigger, one complete read of the file is
 //! validated whole and either applied (reconcile by diff) or rejected with
-//! the running config left untouched. The poll acts only on content that
+//! the running config left untouched. The web config (`--web.config.file`)
+//! is reloaded by the same triggers, its poll also covering the
+//! certificate, key and CA files it names, and is likewise swapped whole
+//! or not at all. The poll acts only on content that
 //! reads the same twice in a row a moment apart and is not empty, so a
 //! writer that truncates and then writes is not caught half-way while it
 //! is still writing (see [`FileWatch`]).
@@ -24,6 +27,7 @@ use crate::metrics::{ExporterStatus, Metrics};
 use crate::runner::{ProbeHook, ReconcileStats, Runner};
 use crate::server::{self, AppState, ReloadRequest};
 use crate::shard::Shard;
+use crate::webconfig::LiveWeb;
 
 /// How often the config file is checked for changed content.
 pub const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(3);
@@ -54,15 +58,22 @@ pub struct DaemonOptions {
     pub shutdown_timeout: Duration,
     /// Which targets of the config this replica probes.
     pub shard: Shard,
+    /// `--web.config.file`: TLS, basic auth, response headers.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Parts [`start`] builds itself, which in-process tests replace: a client
-/// pool with a fake DNS resolver, a probe hook, a faster file poll.
+/// pool with a fake DNS resolver, a probe hook, a faster file poll, a
+/// shorter header timeout, a web config handle whose counters they read.
 pub struct Parts {
     pub clients: HttpClients,
     #[doc(hidden)]
     pub probe_hook: Option<ProbeHook>,
     pub config_poll_interval: Duration,
+    pub header_read_timeout: Duration,
+    /// The web config, already loaded from `web_config_file` (and
+    /// reloaded from it). None: [`start_with`] loads it itself.
+    pub web: Option<Arc<LiveWeb>>,
 }
 
 impl Default for Parts {
@@ -71,6 +82,8 @@ impl Default for Parts {
             clients: HttpClients::new(),
             probe_hook: None,
             config_poll_interval: CONFIG_POLL_INTERVAL,
+            header_read_timeout: server::HEADER_READ_TIMEOUT,
+            web: None,
         }
     }
 }
@@ -85,7 +98,12 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             source,
         })?;
     let config = Config::load(&opts.config_file)?;
-    let started = start(opts, config, listener, shutdown.clone());
+    let web = LiveWeb::load(opts.web_config_file.as_deref())?;
+    let parts = Parts {
+        web: Some(Arc::new(web)),
+        ..Parts::default()
+    };
+    let started = start_with(opts, config, listener, shutdown.clone(), parts);
     tokio::spawn(watch_signals(shutdown));
     started.await;
     Ok(())
@@ -111,6 +129,17 @@ pub async fn start_with(
     shutdown: CancellationToken,
     parts: Parts,
 ) {
+    let web = match parts.web {
+        Some(web) => web,
+        None => match LiveWeb::load(opts.web_config_file.as_deref()) {
+            Ok(web) => Arc::new(web),
+            Err(e) => {
+                // Never serve without the TLS and auth the operator asked for.
+                tracing::error!(error = %e, "invalid web config; not starting");
+                return;
+            }
+        },
+    };
     let status = Arc::new(ExporterStatus::for_shard(opts.shard));
     let runner = Arc::new(Runner::with_hook(
         parts.clients,
@@ -126,6 +155,7 @@ pub async fn start_with(
         config = %opts.config_file.display(),
         address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         version = crate::metrics::VERSION,
+        web = %web.current().summary(),
         "upstream-exporter started"
     );
     // Installed before anything can report ready: SIGHUP's default action
@@ -144,6 +174,7 @@ pub async fn start_with(
         telemetry_path: opts.telemetry_path.clone(),
         reload: Some(reload_tx),
         config_loaded: true.into(),
+        web: web.clone(),
     });
     let reloader = tokio::spawn(reload_loop(
         Reloader {
@@ -151,6 +182,7 @@ pub async fn start_with(
             shard: opts.shard,
             runner: runner.clone(),
             status,
+            web,
         },
         reload_rx,
         hangup,
@@ -158,7 +190,13 @@ pub async fn start_with(
         shutdown.clone(),
     ));
     let grace = opts.shutdown_timeout;
-    let serve = server::serve(listener, state.clone(), shutdown.clone(), grace);
+    let serve = server::serve(
+        listener,
+        state.clone(),
+        shutdown.clone(),
+        grace,
+        parts.header_read_timeout,
+    );
     // Probes drain at the same time as HTTP connections, so the whole
     // shutdown fits in one grace period.
     let drain = async {
@@ -204,11 +242,52 @@ struct Reloader {
     shard: Shard,
     runner: Arc<Runner>,
     status: Arc<ExporterStatus>,
+    web: Arc<LiveWeb>,
 }
 
 impl Reloader {
-    /// An explicit reload (HTTP or SIGHUP): read the file now and apply it.
-    fn reload_now(&self, watch: &mut FileWatch) -> Result<(), String> {
+    /// An explicit reload (HTTP or SIGHUP): both files, now. The error
+    /// text holds every failure (each file keeps running its old content).
+    fn reload_now(&self, watch: &mut FileWatch, web_watch: &mut FileWatch) -> Result<(), String> {
+        let config = self.reload_config_now(watch);
+        // One request, one verdict: a good web config does not mark a
+        // reload whose exporter config failed as successful.
+        let web = self.apply_web(config.is_ok());
+        // Settled after the load: a new config may name other files.
+        if let Some(content) = self.web.content() {
+            web_watch.settled(&content);
+        }
+        match (config, web) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Err(a), Err(b)) => Err(format!("{a}\n{b}")),
+        }
+    }
+
+    /// Re-read the web config and swap it in, or keep the running one.
+    /// A failure always counts in the reload gauges, a success only when
+    /// `record_success`.
+    fn apply_web(&self, record_success: bool) -> Result<(), String> {
+        if self.web.path().is_none() {
+            return Ok(());
+        }
+        match self.web.reload() {
+            Ok(()) => {
+                if record_success {
+                    self.status.record_reload(true);
+                }
+                tracing::info!(web = %self.web.current().summary(), "web config reloaded");
+                Ok(())
+            }
+            Err(msg) => {
+                self.status.record_reload(false);
+                tracing::error!(error = %msg, "web config reload failed; keeping the running web config");
+                Err(msg)
+            }
+        }
+    }
+
+    fn reload_config_now(&self, watch: &mut FileWatch) -> Result<(), String> {
         match std::fs::read(&self.path) {
             Ok(bytes) => {
                 watch.settled(&bytes);
@@ -300,6 +379,7 @@ async fn reload_loop(
     shutdown: CancellationToken,
 ) {
     let mut watch = FileWatch::new(std::fs::read(&reloader.path).ok().as_deref());
+    let mut web_watch = FileWatch::new(reloader.web.content().as_deref());
     let mut poll = tokio::time::interval(poll_every);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -316,15 +396,16 @@ async fn reload_loop(
             _ = shutdown.cancelled() => return,
             request = requests.recv() => {
                 let Some(reply) = request else { return };
-                let result = reloader.reload_now(&mut watch);
+                let result = reloader.reload_now(&mut watch, &mut web_watch);
                 let _ = reply.send(result);
             }
             _ = sighup => {
                 tracing::info!("SIGHUP received, reloading config");
-                let _ = reloader.reload_now(&mut watch);
+                let _ = reloader.reload_now(&mut watch, &mut web_watch);
             }
             _ = poll.tick() => {
                 poll_file(&reloader, &mut watch).await;
+                poll_web_file(&reloader, &mut web_watch).await;
             }
         }
     }
@@ -340,6 +421,32 @@ async fn poll_file(reloader: &Reloader, watch: &mut FileWatch) {
                 tracing::info!("config file changed on disk, reloading");
                 watch.settled(&bytes);
                 let _ = reloader.apply_bytes(&bytes);
+                return;
+            }
+            Seen::Changing if attempt < SETTLE_ATTEMPTS => {
+                tokio::time::sleep(SETTLE_DELAY).await;
+            }
+            Seen::Changing => return,
+        }
+    }
+}
+
+/// [`poll_file`] for the web config and the files it names.
+async fn poll_web_file(reloader: &Reloader, watch: &mut FileWatch) {
+    if reloader.web.path().is_none() {
+        return;
+    }
+    for attempt in 0..=SETTLE_ATTEMPTS {
+        match watch.observe(reloader.web.content()) {
+            Seen::Unchanged => return,
+            Seen::Settled(bytes) => {
+                tracing::info!("web config changed on disk, reloading");
+                watch.settled(&bytes);
+                let _ = reloader.apply_web(true);
+                // A new config may name other files: watch what it is made of now.
+                if let Some(content) = reloader.web.content() {
+                    watch.settled(&content);
+                }
                 return;
             }
             Seen::Changing if attempt < SETTLE_ATTEMPTS => {

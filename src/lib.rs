@@ -20,3 +20,4 @@ pub mod runner;
 pub mod server;
 pub mod shard;
 pub mod state;
+pub mod webconfig;

@@ -11,6 +11,7 @@ use upstream_exporter::config::Config;
 use upstream_exporter::daemon::{self, DaemonError, DaemonOptions};
 use upstream_exporter::probe_cmd;
 use upstream_exporter::shard::Shard;
+use upstream_exporter::webconfig::WebSecurity;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -42,24 +43,7 @@ fn main() -> ExitCode {
     let shard = Shard::new(cli.shard_index, cli.shard_count)
         .unwrap_or_else(|e| Cli::command().error(ErrorKind::ValueValidation, e).exit());
     if cli.config_check {
-        return match Config::load(&cli.config_file) {
-            Ok(config) => {
-                let total = config.targets.len();
-                let owned = match shard.count() {
-                    1 => String::new(),
-                    _ => format!("; {shard} owns {}", shard.retain(config).targets.len()),
-                };
-                println!(
-                    "OK: {total} targets in {}{owned}",
-                    cli.config_file.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{}", e.annotated());
-                ExitCode::FAILURE
-            }
-        };
+        return check(&cli, shard);
     }
     match run(cli, shard) {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,10 +60,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, shard: Shard) -> anyhow::Result<()> {
-    if cli.web_config_file.is_some() {
-        anyhow::bail!("--web.config.file is not supported by this version yet");
+/// `--config.check`: validate the config file and, when given, the web
+/// config (with the certificate and key files it names).
+fn check(cli: &Cli, shard: Shard) -> ExitCode {
+    let mut ok = true;
+    match Config::load(&cli.config_file) {
+        Ok(config) => {
+            let total = config.targets.len();
+            let owned = match shard.count() {
+                1 => String::new(),
+                _ => format!("; {shard} owns {}", shard.retain(config).targets.len()),
+            };
+            println!(
+                "OK: {total} targets in {}{owned}",
+                cli.config_file.display()
+            );
+        }
+        Err(e) => {
+            eprintln!("{}", e.annotated());
+            ok = false;
+        }
     }
+    if let Some(path) = &cli.web_config_file {
+        match WebSecurity::load(path) {
+            Ok(web) => println!("OK: web config {} ({})", path.display(), web.summary()),
+            Err(e) => {
+                eprintln!("{e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run(cli: Cli, shard: Shard) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,6 +108,7 @@ fn run(cli: Cli, shard: Shard) -> anyhow::Result<()> {
         telemetry_path: cli.telemetry_path,
         shutdown_timeout: cli.shutdown_timeout,
         shard,
+        web_config_file: cli.web_config_file,
     };
     runtime.block_on(daemon::run(opts))?;
     Ok(())

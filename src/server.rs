@@ -2,8 +2,16 @@
 //! health, readiness, reload and the targets API.
 //!
 //! Five routes need no framework. Every handler reads shared state without
-//! waiting on probes. Slow clients are cut off by a header read timeout, and
-//! shutdown stops accepting, lets in-flight requests finish, then returns.
+//! waiting on probes. Slow clients are cut off by a header read timeout (a
+//! TLS handshake gets the same time), header blocks are capped, request
+//! bodies are never read, and shutdown stops accepting, lets in-flight
+//! requests finish, then returns.
+//!
+//! The web config in force (`--web.config.file`) is read per connection
+//! for TLS and per request for basic auth, the rate limit and the extra
+//! headers, so a reload applies without a restart. No route fetches
+//! anything named in a request: the exporter only contacts the targets of
+//! its config file.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -26,11 +34,16 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{Format, Metrics};
 use crate::runner::Runner;
 use crate::state::SharedTargets;
+use crate::webconfig::{AuthOutcome, LiveWeb, WebSecurity};
 
-/// A client that has not sent its request headers within this is cut off.
+/// A client that has not sent its request headers (or finished its TLS
+/// handshake) within this is cut off.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound of a request's header block.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Largest request body announced that is answered at all; no route reads
+/// a body, so larger ones get 413 and the connection is closed unread.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// A reload request: the reply says whether the new config took effect.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
@@ -45,22 +58,26 @@ pub struct AppState {
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
     /// True once the config is loaded (readiness needs it).
     pub config_loaded: std::sync::atomic::AtomicBool,
+    /// TLS, basic auth, rate limit and extra headers in force.
+    pub web: Arc<LiveWeb>,
 }
 
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 
 /// Accept connections until `shutdown`, then drain within `grace`.
+/// `header_timeout` is [`HEADER_READ_TIMEOUT`] but for tests.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: CancellationToken,
     grace: Duration,
+    header_timeout: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true);
     loop {
@@ -76,12 +93,42 @@ pub async fn serve(
                 }
             },
         };
-        let state = state.clone();
-        let service = service_fn(move |req| handle(state.clone(), req, peer));
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let service_state = state.clone();
+        let service = service_fn(move |req| serve_request(service_state.clone(), req, peer));
+        // The TLS settings in force when the connection arrives are the
+        // ones it keeps; a reload applies to the next connections.
+        let Some(acceptor) = state.web.current().tls_acceptor().cloned() else {
+            let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // A handshake that never completes gets no longer than a
+            // request head would.
+            let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream));
+            let tls = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                done = handshake => match done {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                },
+            };
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });
@@ -93,6 +140,105 @@ pub async fn serve(
     {
         tracing::warn!("HTTP connections still open after the shutdown grace period");
     }
+}
+
+/// Every request: the web config's gate, then the route, then the web
+/// config's headers on whatever the answer is.
+async fn serve_request(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let web = state.web.current();
+    // A refused request may have a body, or the rest of a too large head,
+    // that keep-alive would have to read: close instead.
+    let mut close = has_body(&req);
+    let mut response = match refuse(&web, &req).await {
+        Some(refusal) => {
+            close |= refusal.status() == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+            refusal
+        }
+        None => {
+            let Ok(response) = handle(state, req, peer).await;
+            response
+        }
+    };
+    let headers = response.headers_mut();
+    for (name, value) in web.headers() {
+        headers.insert(name.clone(), value.clone());
+    }
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(response)
+}
+
+/// The answer to a request that must not reach a route: a header block
+/// over [`MAX_HEADER_BYTES`] (431), over the rate limit (429), without
+/// valid credentials where they are needed (401), or announcing a body
+/// larger than any route takes (413). None: serve it.
+async fn refuse(web: &WebSecurity, req: &Request<Incoming>) -> Option<Response<Body>> {
+    // hyper's buffer cap bounds memory but lets a head that arrives in one
+    // read through, so the size is checked here as well.
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes + req.uri().to_string().len() > MAX_HEADER_BYTES {
+        return Some(text(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request header fields too large\n",
+        ));
+    }
+    if !web.admit() {
+        return Some(text(StatusCode::TOO_MANY_REQUESTS, "Too many requests\n"));
+    }
+    if let Some(auth) = web.authenticator()
+        && web.requires_auth(req.uri().path())
+    {
+        match auth.check(req.headers().get(header::AUTHORIZATION)).await {
+            AuthOutcome::Allowed => {}
+            AuthOutcome::Denied => {
+                let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                return Some(response);
+            }
+            AuthOutcome::Busy => {
+                let mut response = text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many authentication attempts in progress\n",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Some(response);
+            }
+        }
+    }
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Some(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large\n",
+        ));
+    }
+    None
+}
+
+/// Whether the request comes with a body (which no route reads).
+fn has_body(req: &Request<Incoming>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 async fn handle(

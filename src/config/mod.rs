@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use error::{Annotated, ConfigError, ConfigIssue};
 pub use secret::Secret;
-pub(crate) use validate::closest;
+pub(crate) use validate::{closest, decode, yaml_issue};
 pub use validate::{parse_duration, parse_size};
 
 use crate::probe::ProberKind;

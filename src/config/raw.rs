@@ -107,9 +107,11 @@ pub(super) struct RawCommon<'a> {
     pub backoff: Option<&'a Spanned<RawBackoff>>,
     pub max_body_size: Option<&'a Spanned<String>>,
     pub headers: Option<&'a Spanned<SpannedMap>>,
+    pub headers_file: Option<&'a Spanned<SpannedMap>>,
     pub user_agent: Option<&'a Spanned<String>>,
     pub tls: Option<&'a Spanned<RawTls>>,
     pub proxy_url: Option<&'a Spanned<String>>,
+    pub proxy_url_file: Option<&'a Spanned<String>>,
     pub stale_after: Option<&'a Spanned<String>>,
 }
 
@@ -136,9 +138,12 @@ macro_rules! with_common_fields {
             pub backoff: Opt<RawBackoff>,
             pub max_body_size: Opt<String>,
             pub headers: Opt<SpannedMap>,
+            /// Header name → file holding its value (a secret kept out of the file).
+            pub headers_file: Opt<SpannedMap>,
             pub user_agent: Opt<String>,
             pub tls: Opt<RawTls>,
             pub proxy_url: Opt<String>,
+            pub proxy_url_file: Opt<String>,
             pub stale_after: Opt<String>,
             $( $(#[$tattr])* pub $tail: $tty, )*
         }
@@ -152,9 +157,11 @@ macro_rules! with_common_fields {
                     backoff: self.backoff.as_ref(),
                     max_body_size: self.max_body_size.as_ref(),
                     headers: self.headers.as_ref(),
+                    headers_file: self.headers_file.as_ref(),
                     user_agent: self.user_agent.as_ref(),
                     tls: self.tls.as_ref(),
                     proxy_url: self.proxy_url.as_ref(),
+                    proxy_url_file: self.proxy_url_file.as_ref(),
                     stale_after: self.stale_after.as_ref(),
                 }
             }
@@ -339,14 +346,16 @@ pub(super) struct RawGoogleCloud {
     pub max_components: Opt<String>,
 }
 
-/// `http: { url, method, headers, body, expect, follow_redirects }`.
+/// `http: { url, method, headers, headers_file, body, expect, follow_redirects }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttp {
     pub url: Opt<String>,
     pub method: Opt<String>,
     pub headers: Opt<SpannedMap>,
+    pub headers_file: Opt<SpannedMap>,
     pub body: Opt<String>,
+    pub body_file: Opt<String>,
     pub expect: Opt<RawExpect>,
     pub follow_redirects: Opt<String>,
 }
@@ -417,13 +426,14 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
-/// `json: { url, auth, headers, metrics }`.
+/// `json: { url, auth, headers, headers_file, metrics }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawJson {
     pub url: Opt<String>,
     pub auth: Opt<RawAuth>,
     pub headers: Opt<SpannedMap>,
+    pub headers_file: Opt<SpannedMap>,
     pub metrics: Opt<Vec<Spanned<RawJsonMetric>>>,
 }
 

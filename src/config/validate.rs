@@ -12,7 +12,7 @@
 //!
 //! Messages say what is wrong and what to change, and never echo secrets:
 //! header values and tokens are not shown, and URLs are shown with their
-//! userinfo replaced by `***`.
+//! userinfo, query string and fragment replaced by `***`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -101,7 +101,7 @@ pub(super) fn load_with_env(
 // ---------------------------------------------------------------------------
 
 /// UTF-8 text without its byte-order mark.
-fn decode(bytes: &[u8]) -> Result<&str, ConfigIssue> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<&str, ConfigIssue> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(ConfigIssue::new(
             1,
@@ -146,7 +146,7 @@ impl Localizer for NoLocationSuffix {
 }
 
 /// A serde-saphyr error as one plain issue line.
-fn yaml_issue(err: &serde_saphyr::Error) -> ConfigIssue {
+pub(crate) fn yaml_issue(err: &serde_saphyr::Error) -> ConfigIssue {
     let formatter = UserMessageFormatter.with_localizer(&NoLocationSuffix);
     let mut options = RenderOptions::new(&formatter);
     options.snippets = SnippetMode::Off;
@@ -450,23 +450,24 @@ pub(super) fn expand_env(input: &str, env: EnvLookup<'_>) -> Result<String, Expa
 }
 
 /// A URL as it may be shown in a message: userinfo (which may hold a
-/// password) replaced by `***`. Works on text that does not parse.
+/// password) replaced by `***`, and so are the query string and fragment
+/// (which may hold a token). Works on text that does not parse.
 pub(super) fn redact_url_text(text: &str) -> String {
     let start = text.find("://").map_or(0, |i| i + 3);
     let authority_len = text[start..]
         .find(['/', '?', '#'])
         .unwrap_or(text.len() - start);
     let authority = &text[start..start + authority_len];
-    let redacted = match authority.rfind('@') {
-        Some(at) => format!(
-            "{}***{}{}",
-            &text[..start],
-            &authority[at..],
-            &text[start + authority_len..]
-        ),
-        None => text.to_owned(),
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***{}", &authority[at..]),
+        None => authority.to_owned(),
     };
-    shown(&redacted)
+    let rest = &text[start + authority_len..];
+    let rest = match rest.find(['?', '#']) {
+        Some(i) => format!("{}{}***", &rest[..i], &rest[i..=i]),
+        None => rest.to_owned(),
+    };
+    shown(&format!("{}{authority}{rest}", &text[..start]))
 }
 
 /// An absolute `http`/`https` URL with a host. `key` names the field in
@@ -1014,26 +1015,47 @@ impl Ctx<'_> {
             o.max_body_size = self.size(s, "max_body_size");
         }
         o.user_agent = self.string(c.user_agent, "user_agent");
-        if let Some(h) = c.headers {
-            o.headers = self.headers(&h.value);
-        }
+        o.headers = self.headers(c.headers, c.headers_file);
         if let Some(tls) = c.tls {
             self.tls(tls, &mut o);
         }
-        if let Some(s) = c.proxy_url {
-            o.proxy_url = match self.text(s) {
-                None => Field::Invalid,
-                Some(text) => match parse_http_url(&text, "proxy_url") {
-                    Ok(_) => Field::Set(Secret::new(text), pos(s)),
-                    Err(msg) => {
-                        self.error(pos(s), msg);
-                        Field::Invalid
-                    }
-                },
-            };
-        }
+        o.proxy_url = self.proxy_url(c.proxy_url, c.proxy_url_file);
         o.stale_after = self.duration(c.stale_after, "stale_after");
         o
+    }
+
+    /// `proxy_url`, or `proxy_url_file` (a file holding it), not both.
+    fn proxy_url(
+        &mut self,
+        literal: Option<&Spanned<String>>,
+        file: Option<&Spanned<String>>,
+    ) -> Field<Secret> {
+        let (text, at, key) = match (literal, file) {
+            (None, None) => return Field::Unset,
+            (Some(_), Some(f)) => {
+                self.error(
+                    pos(f),
+                    "both `proxy_url` and `proxy_url_file` are given: keep one",
+                );
+                return Field::Invalid;
+            }
+            (Some(s), None) => (self.text(s), pos(s), "proxy_url"),
+            (None, Some(f)) => (
+                self.secret_file(f, "proxy_url_file"),
+                pos(f),
+                "proxy_url_file",
+            ),
+        };
+        let Some(text) = text else {
+            return Field::Invalid;
+        };
+        match parse_http_url(&text, key) {
+            Ok(_) => Field::Set(Secret::new(text), at),
+            Err(msg) => {
+                self.error(at, msg);
+                Field::Invalid
+            }
+        }
     }
 
     fn size(&mut self, s: &Spanned<String>, key: &str) -> Field<u64> {
@@ -1063,9 +1085,23 @@ impl Ctx<'_> {
         }
     }
 
-    fn headers(&mut self, map: &SpannedMap) -> Vec<Header> {
-        let mut out: Vec<Header> = Vec::with_capacity(map.0.len());
-        for (key, value) in &map.0 {
+    /// `headers:` and `headers_file:` (name → a file holding the value)
+    /// together: names valid and unique across both, values on one line.
+    fn headers(
+        &mut self,
+        literal: Option<&Spanned<SpannedMap>>,
+        files: Option<&Spanned<SpannedMap>>,
+    ) -> Vec<Header> {
+        let entries = literal
+            .into_iter()
+            .flat_map(|m| m.value.0.iter().map(|e| (e, false)))
+            .chain(
+                files
+                    .into_iter()
+                    .flat_map(|m| m.value.0.iter().map(|e| (e, true))),
+            );
+        let mut out: Vec<Header> = Vec::new();
+        for ((key, value), from_file) in entries {
             let name = key.value.as_str();
             if !is_header_name(name) {
                 self.error(
@@ -1083,21 +1119,31 @@ impl Ctx<'_> {
                     pos(key),
                     format!(
                         "header `{name}` is given twice (also at line {}; header names are \
-                         case-insensitive): keep one",
+                         case-insensitive, and `headers` and `headers_file` share them): keep one",
                         first.pos.line
                     ),
                 );
                 continue;
             }
-            let Some(text) = self.text(value) else {
+            let text = if from_file {
+                self.secret_file(value, &format!("headers_file.{name}"))
+            } else {
+                self.text(value)
+            };
+            let Some(text) = text else {
                 continue;
             };
             if !is_header_value(&text) {
+                let whose = if from_file {
+                    format!("the file given for header `{name}`")
+                } else {
+                    format!("the value of header `{name}`")
+                };
                 self.error(
                     pos(value),
                     format!(
-                        "the value of header `{name}` contains a control character (such as a \
-                         line break): remove it"
+                        "{whose} contains a control character (such as a line break): \
+                         remove it"
                     ),
                 );
                 continue;
@@ -1504,6 +1550,16 @@ impl Ctx<'_> {
 
     /// The content of a `*_file` secret, without its trailing line break.
     fn secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<String> {
+        let content = self.read_secret_file(file, key)?;
+        Some(content.trim_end_matches(['\n', '\r']).to_owned())
+    }
+
+    /// `http.body_file`: the request body, exactly as the file holds it.
+    fn body_file(&mut self, file: &Spanned<String>) -> Option<String> {
+        self.read_secret_file(file, "body_file")
+    }
+
+    fn read_secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<String> {
         let text = self.text(file)?;
         let path = self.resolve(&text);
         let content = match std::fs::read(&path) {
@@ -1530,7 +1586,7 @@ impl Ctx<'_> {
             );
             return None;
         };
-        Some(content.trim_end_matches(['\n', '\r']).to_owned())
+        Some(content)
     }
 
     fn check_token(&mut self, token: &str, at: Pos, key: &str) -> Option<()> {
@@ -1832,7 +1888,12 @@ mod tests {
 
     #[test]
     fn url_text_redaction() {
-        assert_eq!(redact_url_text("https://a:b@h/p?q"), "https://***@h/p?q");
+        assert_eq!(redact_url_text("https://a:b@h/p?q"), "https://***@h/p?***");
+        assert_eq!(
+            redact_url_text("https://h:99999/?token=t#f"),
+            "https://h:99999/?***"
+        );
+        assert_eq!(redact_url_text("https://h/#token"), "https://h/#***");
         assert_eq!(redact_url_text("a:b@h/p"), "***@h/p");
         assert_eq!(redact_url_text("https://h/p@x"), "https://h/p@x");
         assert_eq!(redact_url_text("https://u:p@w@h"), "https://***@h");
@@ -1907,6 +1968,77 @@ mod tests {
         assert_eq!(err.issues().len(), 1);
         assert_eq!((err.issues()[0].line, err.issues()[0].column), (3, 17));
         assert!(err.to_string().contains("`MISSING` is not set"), "{err}");
+    }
+
+    /// Header values and the proxy URL, like tokens and passwords, can come
+    /// from files (relative to the config file) so they stay out of it.
+    #[test]
+    fn headers_file_and_proxy_url_file_read_their_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "k3y\n").unwrap();
+        std::fs::write(
+            dir.path().join("proxy"),
+            "http://u:p4ss@proxy.internal:3128\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("two-lines"), "a\nb\n").unwrap();
+        std::fs::write(dir.path().join("body"), "{\"ping\": 1}\n").unwrap();
+        let path = dir.path().join("exporter.yaml");
+        let load =
+            |yaml: &str| load_with_env(yaml.as_bytes(), &path, &|_| Err(VarError::NotPresent));
+        let cfg = load(
+            "defaults:\n  headers_file: { X-Default: key }\ntargets:\n  - name: a\n    \
+             headers: { X-Plain: v }\n    headers_file: { X-Api-Key: key }\n    \
+             proxy_url_file: proxy\n    http:\n      url: https://a.example/\n      \
+             headers_file: { X-Block: key }\n      body_file: body\n",
+        )
+        .unwrap();
+        let t = &cfg.targets[0];
+        let header = |name: &str| {
+            t.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.expose().to_owned())
+        };
+        assert_eq!(header("X-Plain").as_deref(), Some("v"));
+        assert_eq!(header("X-Api-Key").as_deref(), Some("k3y"));
+        assert_eq!(header("X-Block").as_deref(), Some("k3y"));
+        // Merged with `defaults:` by name, as `headers` are.
+        assert_eq!(header("X-Default").as_deref(), Some("k3y"));
+        assert_eq!(
+            t.proxy_url.as_ref().map(Secret::expose),
+            Some("http://u:p4ss@proxy.internal:3128")
+        );
+        let ProberConfig::Http(http) = &t.prober else {
+            panic!("an http target");
+        };
+        // A body is sent exactly as the file holds it.
+        assert_eq!(
+            http.body.as_ref().map(Secret::expose),
+            Some("{\"ping\": 1}\n")
+        );
+
+        let err = load(
+            "targets:\n  - name: a\n    headers: { X-Api-Key: v }\n    headers_file: { x-api-key: key, \
+             X-Two: two-lines, X-Gone: nope }\n    proxy_url: http://p:1\n    proxy_url_file: proxy\n    \
+             statuspage: { url: https://a.example }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(":4:21: header `x-api-key` is given twice"),
+            "{err}"
+        );
+        assert!(
+            err.contains("the file given for header `X-Two` contains a control character"),
+            "{err}"
+        );
+        assert!(err.contains("`headers_file.X-Gone`"), "{err}");
+        assert!(
+            err.contains(":6:21: both `proxy_url` and `proxy_url_file` are given"),
+            "{err}"
+        );
+        assert!(!err.contains("p4ss") && !err.contains("k3y"), "{err}");
     }
 
     #[test]

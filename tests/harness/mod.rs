@@ -426,6 +426,7 @@ impl Exporter {
             telemetry_path: "/metrics".into(),
             shutdown_timeout: Duration::from_secs(2),
             shard: Default::default(),
+            web_config_file: None,
         };
         let task = tokio::spawn(upstream_exporter::daemon::start_with(
             opts,

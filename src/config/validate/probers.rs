@@ -335,14 +335,16 @@ impl Ctx<'_> {
                     }
                 }),
         };
-        let headers = raw
-            .headers
-            .as_ref()
-            .map(|h| self.headers(&h.value))
-            .unwrap_or_default();
-        let body = match &raw.body {
-            None => Some(None),
-            Some(s) => self.text(s).map(|t| Some(Secret::new(t))),
+        let headers = self.headers(raw.headers.as_ref(), raw.headers_file.as_ref());
+        let body = match (&raw.body, &raw.body_file) {
+            (None, None) => Some(None),
+            (Some(_), Some(f)) => {
+                self.error(pos(f), "both `body` and `body_file` are given: keep one");
+                None
+            }
+            (Some(s), None) => self.text(s).map(|t| Some(Secret::new(t))),
+            // Sent as the file holds it (no line break dropped).
+            (None, Some(f)) => self.body_file(f).map(|t| Some(Secret::new(t))),
         };
         let expect = match &raw.expect {
             None => Some(Expectations::default()),
@@ -466,11 +468,7 @@ impl Ctx<'_> {
             None => Some(None),
             Some(a) => self.json_auth(a, label),
         };
-        let headers = raw
-            .headers
-            .as_ref()
-            .map(|h| self.headers(&h.value))
-            .unwrap_or_default();
+        let headers = self.headers(raw.headers.as_ref(), raw.headers_file.as_ref());
         let rules = match &raw.metrics {
             None => {
                 self.error(
