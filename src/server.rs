@@ -121,6 +121,13 @@ async fn handle(
                 _ => method_not_allowed("POST"),
             },
             "/api/v1/targets" => json(crate::api::targets_json(&state.targets.load())),
+            p if p.starts_with(crate::api::TARGET_PATH_PREFIX) => {
+                let name = &p[crate::api::TARGET_PATH_PREFIX.len()..];
+                let (code, body) = crate::api::one_target_json(&state.targets.load(), name);
+                let body = serde_json::to_vec_pretty(&body).unwrap_or_default();
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::NOT_FOUND);
+                respond(code, "application/json", body)
+            }
             _ => text(StatusCode::NOT_FOUND, "Not found\n"),
         }
     };
