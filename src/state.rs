@@ -273,17 +273,18 @@ impl ProbeHistory {
             // One allocation of the final size instead of growing by doubling.
             self.recent.reserve_exact(Self::RECENT);
         }
-        if !entry.success() {
-            self.recent_failures += 1;
-        }
-        self.recent.push_back(entry);
-        if self.recent.len() > Self::RECENT
+        // Make room first, so the ring never grows past its capacity.
+        if self.recent.len() >= Self::RECENT
             && let Some(out) = self.recent.pop_front()
             && !out.success()
         {
             self.recent_failures -= 1;
             self.older_failures.push_back(out);
         }
+        if !entry.success() {
+            self.recent_failures += 1;
+        }
+        self.recent.push_back(entry);
         let wanted = Self::FAILURES.saturating_sub(self.recent_failures);
         while self.older_failures.len() > wanted {
             self.older_failures.pop_front();
@@ -390,7 +391,7 @@ mod tests {
             h.push(&record(i, true, "boom"));
         }
         assert_eq!(h.entries().len(), ProbeHistory::RECENT);
-        assert!(h.recent.capacity() < 2 * ProbeHistory::RECENT);
+        assert_eq!(h.recent.capacity(), ProbeHistory::RECENT);
     }
 
     #[test]
