@@ -182,7 +182,7 @@ const STYLE: &str = "\
 a{color:var(--link)}h1{font-size:1.35rem;margin:0}h2{font-size:1.05rem;margin:0;overflow-wrap:anywhere}\
 body>header{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;align-items:baseline;margin-bottom:.6rem}nav a{margin-right:.9rem}\
 .summary{display:flex;flex-wrap:wrap;gap:.4rem;margin:0 0 1rem;padding:0;list-style:none}\
-.grid{display:grid;gap:.9rem;grid-template-columns:repeat(auto-fill,minmax(min(100%,23rem),1fr))}\
+.grid{display:grid;gap:.9rem;align-items:start;grid-template-columns:repeat(auto-fill,minmax(min(100%,23rem),1fr))}\
 .card{background:var(--card);border:1px solid var(--line);border-left:.35rem solid var(--c,var(--s0));border-radius:.5rem;padding:.75rem .9rem;min-width:0}\
 .card>header{display:flex;gap:.5rem;align-items:flex-start;justify-content:space-between}.badges{display:flex;flex-wrap:wrap;gap:.3rem;justify-content:flex-end}\
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-size:.78rem;font-weight:600;white-space:nowrap;color:#fff;background:var(--c,var(--s0))}\
@@ -211,11 +211,10 @@ fn head(page: &mut Page, telemetry_path: &str) {
 /// Counts per state, worst first, as coloured chips.
 fn summary(page: &mut Page, cards: &[Card<'_>]) {
     let failing = cards.iter().filter(|c| c.failing).count();
-    page.raw("<ul class=\"summary\">")
-        .fmt(format_args!(
-            "<li class=\"badge s0\">{} targets</li>",
-            cards.len()
-        ));
+    page.raw("<ul class=\"summary\">").fmt(format_args!(
+        "<li class=\"badge s0\">{} targets</li>",
+        cards.len()
+    ));
     if failing > 0 {
         page.fmt(format_args!(
             "<li class=\"badge fail\">{failing} failing</li>"
@@ -382,7 +381,7 @@ fn status_details(page: &mut Page, status: &StatusSnapshot, now: f64) {
         ));
     }
     if let Some(start) = status.next_maintenance_start {
-        page.raw("<p class=\"muted\">Next maintenance ")
+        page.raw("<p class=\"muted\">Next maintenance: ")
             .raw(&when(start, now))
             .raw("</p>");
     }
@@ -403,8 +402,7 @@ fn incident_row(page: &mut Page, incident: &Incident, now: f64) {
     ))
     .text(&incident.name);
     if !incident.status.is_empty() {
-        page.raw(" <span class=\"muted\">(")
-            .text(&incident.status);
+        page.raw(" <span class=\"muted\">(").text(&incident.status);
         if let Some(started) = incident.started {
             page.raw(", since ").raw(&ago(now - started));
         }
@@ -423,7 +421,8 @@ fn prober_details(page: &mut Page, r: &ProbeRecord, now: f64) {
                 .tls_chain_earliest_not_after
                 .filter(|chain| *chain < leaf)
             {
-                page.raw("; its chain ").raw(&when(chain, now));
+                page.raw("; the earliest in its chain ")
+                    .raw(&when(chain, now));
             }
             page.raw("</p>");
         } else {
@@ -455,8 +454,8 @@ fn ago(seconds: f64) -> String {
     format!("{} ago", span(seconds.max(0.0)))
 }
 
-/// A point in time relative to now, with its UTC date:
-/// `in 3 h (2026-05-01 14:00 UTC)` or `2 d ago (...)`.
+/// A point in time as its UTC date and relative to now:
+/// `2026-05-01 14:00 UTC (in 3 h)` or `... (2 d ago)`.
 fn when(at: f64, now: f64) -> String {
     let relative = if at >= now {
         format!("in {}", span(at - now))
@@ -464,7 +463,7 @@ fn when(at: f64, now: f64) -> String {
         ago(now - at)
     };
     match chrono::DateTime::from_timestamp(at as i64, 0) {
-        Some(date) => format!("{relative} ({})", date.format("%Y-%m-%d %H:%M UTC")),
+        Some(date) => format!("{} ({relative})", date.format("%Y-%m-%d %H:%M UTC")),
         None => relative,
     }
 }
@@ -522,7 +521,7 @@ mod tests {
         assert_eq!(latency(12.34), "12.3 s");
         assert_eq!(
             when(1_592_348_400.0, 1_592_348_400.0 - 7_200.0),
-            "in 2 h (2020-06-16 23:00 UTC)"
+            "2020-06-16 23:00 UTC (in 2 h)"
         );
     }
 }

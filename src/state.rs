@@ -395,6 +395,11 @@ mod tests {
     }
 
     #[test]
+    fn history_entries_stay_small() {
+        assert!(std::mem::size_of::<HistoryEntry>() <= 32);
+    }
+
+    #[test]
     fn history_shares_an_unchanged_error_text() {
         let mut h = ProbeHistory::default();
         h.push(&record(0, true, "timed out after 1s"));
@@ -403,7 +408,10 @@ mod tests {
         h.push(&record(3, true, "connection refused"));
         let e = h.entries();
         let text = |i: usize| e[i].error.clone().unwrap();
-        assert!(Arc::ptr_eq(&text(0), &text(2)), "same text, same allocation");
+        assert!(
+            Arc::ptr_eq(&text(0), &text(2)),
+            "same text, same allocation"
+        );
         assert!(!Arc::ptr_eq(&text(2), &text(3)));
         assert_eq!(&*text(3), "connection refused");
         assert_eq!(e[1].error, None);

@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use harness::{Exporter, Reply, Upstream, eventually};
+use upstream_exporter::probe::{
+    Component, HttpSnapshot, Impact, Incident, ProbeError, ProbeOutput, ProbeSuccess, Reason,
+    Severity, StatusSnapshot,
+};
 use upstream_exporter::runner::publish;
 use upstream_exporter::state::{ProbeHistory, TargetSet, TargetState, unix_now};
 
@@ -27,9 +31,8 @@ async fn probe_and_publish(state: &TargetState) {
 /// A config of several targets, each `(name, prober block)`, with no
 /// retries so that one probe is one request.
 fn targets_yaml(targets: &[(&str, String)]) -> String {
-    let mut yaml = String::from(
-        "defaults:\n  interval: 2s\n  timeout: 1s\n  retries: 0\ntargets:\n",
-    );
+    let mut yaml =
+        String::from("defaults:\n  interval: 2s\n  timeout: 1s\n  retries: 0\ntargets:\n");
     for (name, block) in targets {
         yaml.push_str(&format!("  - name: {name}\n{block}"));
     }
@@ -61,8 +64,9 @@ fn page(indicator: &str, component: &str) -> Vec<u8> {
 }
 
 async fn serve_files() -> Upstream {
-    let twilio =
-        common::fixture_bytes("statuspage/twilio-summary-incidents-and-scheduled-maintenances.json");
+    let twilio = common::fixture_bytes(
+        "statuspage/twilio-summary-incidents-and-scheduled-maintenances.json",
+    );
     let hostile = common::fixture_bytes("board/statuspage-hostile-incident.json");
     Upstream::start(move |seen| match seen.path.as_str() {
         "/twilio.json" => Reply::json(twilio.clone()),
@@ -105,7 +109,8 @@ async fn target_object_shows_components_incidents_and_maintenance() {
         probe_and_publish(state).await;
     }
     let set = TargetSet { targets: states };
-    let api = upstream_exporter::api::targets_json(&set);
+    let api: serde_json::Value =
+        serde_json::from_slice(&upstream_exporter::api::targets_body(&set)).unwrap();
     let targets = api["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 3);
     let twilio = &targets.iter().find(|t| t["name"] == "twilio").unwrap();
@@ -160,7 +165,10 @@ async fn target_object_shows_components_incidents_and_maintenance() {
     assert_eq!(health["page_status"], serde_json::Value::Null);
     let queues = targets.iter().find(|t| t["name"] == "queues").unwrap();
     assert_eq!(queues["json_samples"], 2);
-    assert_eq!(queues["components_not_operational"], serde_json::Value::Null);
+    assert_eq!(
+        queues["components_not_operational"],
+        serde_json::Value::Null
+    );
 }
 
 #[tokio::test]
@@ -277,7 +285,10 @@ async fn failures_outlive_the_ring_but_the_history_stays_bounded() {
 async fn one_target_route_decodes_names_and_answers_404_in_json() {
     let upstream = serve_files().await;
     let exporter = Exporter::start(&targets_yaml(&[
-        ("api.v1:eu-west", statuspage_block(&upstream.url("/ok.json"))),
+        (
+            "api.v1:eu-west",
+            statuspage_block(&upstream.url("/ok.json")),
+        ),
         ("other", statuspage_block(&upstream.url("/degraded.json"))),
     ]))
     .await;
@@ -308,20 +319,31 @@ async fn one_target_route_decodes_names_and_answers_404_in_json() {
         "/api/v1/targets/api%2Ev1%3aeu%2Dwest",
     ] {
         let (status, content_type, body) = get(path).await;
-        assert_eq!((status, content_type.as_str()), (200, "application/json"), "{path}");
+        assert_eq!(
+            (status, content_type.as_str()),
+            (200, "application/json"),
+            "{path}"
+        );
         assert_eq!(body["name"], "api.v1:eu-west", "{path}");
         assert_eq!(body["page_status"], "operational", "{path}");
         assert_eq!(body["history"].as_array().unwrap().len(), 1, "{path}");
     }
     let (status, _, body) = get("/api/v1/targets/other").await;
-    assert_eq!((status, body["page_status"].as_str()), (200, Some("degraded")));
+    assert_eq!(
+        (status, body["page_status"].as_str()),
+        (200, Some("degraded"))
+    );
     for path in [
         "/api/v1/targets/nope",
         "/api/v1/targets/",
         "/api/v1/targets/bad%zz",
     ] {
         let (status, content_type, body) = get(path).await;
-        assert_eq!((status, content_type.as_str()), (404, "application/json"), "{path}");
+        assert_eq!(
+            (status, content_type.as_str()),
+            (404, "application/json"),
+            "{path}"
+        );
         assert!(body["error"].as_str().is_some(), "{path}: {body}");
     }
     let (_, _, body) = get("/api/v1/targets/nope").await;
@@ -414,10 +436,7 @@ async fn board_shows_hostile_upstream_text_as_text() {
         statuspage_block(&upstream.url("/hostile.json")),
     )]));
     probe_and_publish(&states[0]).await;
-    let html = upstream_exporter::board::landing_page(
-        &TargetSet { targets: states },
-        "/metrics",
-    );
+    let html = upstream_exporter::board::landing_page(&TargetSet { targets: states }, "/metrics");
     assert!(
         html.contains(
             "Login failures &lt;script&gt;document.title=&#39;pwned&#39;;document.body.appendChild("
@@ -444,12 +463,24 @@ async fn board_lists_worst_first_then_by_name() {
     let states = states(&targets_yaml(&[
         ("a-ok", statuspage_block(&upstream.url("/ok.json"))),
         ("b-pending", statuspage_block(&upstream.url("/ok.json"))),
-        ("c-degraded", statuspage_block(&upstream.url("/degraded.json"))),
+        (
+            "c-degraded",
+            statuspage_block(&upstream.url("/degraded.json")),
+        ),
         ("d-major", statuspage_block(&upstream.url("/major.json"))),
-        ("e-maintenance", statuspage_block(&upstream.url("/maintenance.json"))),
-        ("f-health", format!("    http: {{ url: \"{}\" }}\n", upstream.url("/health"))),
+        (
+            "e-maintenance",
+            statuspage_block(&upstream.url("/maintenance.json")),
+        ),
+        (
+            "f-health",
+            format!("    http: {{ url: \"{}\" }}\n", upstream.url("/health")),
+        ),
         ("g-moved", statuspage_block(&upstream.url("/moved.json"))),
-        ("h-degraded", statuspage_block(&upstream.url("/degraded.json"))),
+        (
+            "h-degraded",
+            statuspage_block(&upstream.url("/degraded.json")),
+        ),
         ("i-gone", statuspage_block(&upstream.url("/missing.json"))),
     ]));
     for state in states.iter().filter(|s| s.name() != "b-pending") {
@@ -492,8 +523,151 @@ async fn board_lists_worst_first_then_by_name() {
     assert!(html.contains("answered HTML instead of JSON — has the vendor moved its status page?"));
     assert!(html.contains("The upstream answered with an error status"));
     // Links to the other endpoints, the telemetry path as configured.
-    for link in ["href=\"/metrics\"", "href=\"/api/v1/targets\"", "href=\"/-/ready\""] {
+    for link in [
+        "href=\"/metrics\"",
+        "href=\"/api/v1/targets\"",
+        "href=\"/-/ready\"",
+    ] {
         assert!(html.contains(link), "{link}");
     }
     assert!(html.contains("2 failing"));
+}
+
+/// A status snapshot of `n` components, the first `troubled` degraded,
+/// with two open incidents.
+fn snapshot(n: usize, troubled: usize) -> StatusSnapshot {
+    StatusSnapshot {
+        page: if troubled > 0 {
+            Severity::Degraded
+        } else {
+            Severity::Operational
+        },
+        components: (0..n)
+            .map(|i| Component {
+                id: format!("c{i}"),
+                name: format!("Component {i}"),
+                group: "Group".into(),
+                status: if i < troubled {
+                    Severity::Degraded
+                } else {
+                    Severity::Operational
+                },
+            })
+            .collect(),
+        incidents: (0..2)
+            .map(|i| Incident {
+                id: format!("i{i}"),
+                name: format!("Incident {i}"),
+                impact: Impact::Minor,
+                status: "investigating".into(),
+                started: Some(unix_now() - 600.0),
+            })
+            .collect(),
+        ..StatusSnapshot::default()
+    }
+}
+
+fn success(output: ProbeOutput) -> Result<ProbeSuccess, ProbeError> {
+    Ok(ProbeSuccess {
+        http_status: 200,
+        output,
+    })
+}
+
+#[test]
+fn board_shows_http_tls_expiry_json_samples_and_long_lists_cut() {
+    let yaml = targets_yaml(&[
+        (
+            "tls",
+            "    http: { url: \"https://127.0.0.1:9/\" }\n".to_owned(),
+        ),
+        ("big", statuspage_block("http://127.0.0.1:9/s.json")),
+    ]);
+    let states = states(&yaml);
+    let now = unix_now();
+    publish(
+        &states[1],
+        success(ProbeOutput::Http(HttpSnapshot {
+            tls_not_after: Some(now + 42.0 * 86_400.0),
+            tls_chain_earliest_not_after: Some(now + 10.0 * 86_400.0 + 30.0),
+        })),
+        Duration::from_millis(120),
+    );
+    publish(
+        &states[0],
+        success(ProbeOutput::Status(snapshot(500, 40))),
+        Duration::from_millis(80),
+    );
+    let html = upstream_exporter::board::landing_page(
+        &TargetSet {
+            targets: states.clone(),
+        },
+        "/m",
+    );
+    let tls = &html[html.find("id=\"target-tls\"").unwrap()..];
+    assert!(tls.contains("TLS certificate expires "), "{tls}");
+    assert!(
+        tls.contains("(in 42 d); the earliest in its chain "),
+        "{tls}"
+    );
+    assert!(tls.contains("(in 10 d)"), "{tls}");
+    assert!(tls.contains("HTTP 200") && tls.contains("120 ms"), "{tls}");
+    let big =
+        &html[html.find("id=\"target-big\"").unwrap()..html.find("id=\"target-tls\"").unwrap()];
+    // 40 degraded: 12 listed, the rest counted; the 460 operational only counted.
+    assert_eq!(big.matches(">degraded</span><span>").count(), 12, "{big}");
+    assert!(big.contains("and 28 more"), "{big}");
+    assert!(big.contains("460 of 500 components operational"), "{big}");
+    assert!(!big.contains("Component 41<"));
+    let api = upstream_exporter::api::target_json(&states[0], now);
+    assert_eq!(
+        api["components_not_operational"].as_array().unwrap().len(),
+        40
+    );
+    let api = upstream_exporter::api::target_json(&states[1], now);
+    assert_eq!(api["tls_not_after"], now + 42.0 * 86_400.0);
+}
+
+/// 10,000 targets of 50 components each render in one pass into one
+/// String; the times of the board and of the API are printed (`--nocapture`) and bounded generously so a
+/// quadratic slip fails while a busy machine does not.
+#[test]
+fn board_renders_ten_thousand_targets_cheaply() {
+    let mut yaml = String::from("defaults:\n  interval: 1h\ntargets:\n");
+    for i in 0..10_000 {
+        yaml.push_str(&format!(
+            "  - name: t{i:05}\n    statuspage: {{ url: \"http://127.0.0.1:9/{i}.json\" }}\n"
+        ));
+    }
+    let states = states(&yaml);
+    for (i, state) in states.iter().enumerate() {
+        let result = if i % 10 == 0 {
+            Err(ProbeError::new(Reason::Timeout, "timed out after 10s"))
+        } else {
+            success(ProbeOutput::Status(snapshot(50, i % 4)))
+        };
+        publish(state, result, Duration::from_millis(50));
+    }
+    let set = TargetSet { targets: states };
+    let started = std::time::Instant::now();
+    let html = upstream_exporter::board::landing_page(&set, "/metrics");
+    let took = started.elapsed();
+    println!(
+        "board: 10,000 targets rendered in {took:?}, {} bytes ({} bytes per target)",
+        html.len(),
+        html.len() / 10_000
+    );
+    assert_eq!(html.matches("<article ").count(), 10_000);
+    assert!(html.len() < 10_000 * 2_500, "{} bytes", html.len());
+    assert!(took < Duration::from_secs(5), "rendering took {took:?}");
+    let started = std::time::Instant::now();
+    let api = upstream_exporter::api::targets_body(&set);
+    let took = started.elapsed();
+    println!(
+        "api: 10,000 targets serialized in {took:?}, {} bytes",
+        api.len()
+    );
+    let api: serde_json::Value = serde_json::from_slice(&api).unwrap();
+    assert_eq!(api["targets"].as_array().unwrap().len(), 10_000);
+    assert!(took < Duration::from_secs(5), "the API took {took:?}");
 }
