@@ -526,6 +526,7 @@ pub fn publish(
             (record, retry_after)
         }
     };
+    state.record_history(&record);
     state.record.store(Arc::new(record));
     state.first_done.store(true, Ordering::Release);
     retry_after

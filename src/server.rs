@@ -267,7 +267,13 @@ async fn handle(
                 Method::POST => reload(&state).await,
                 _ => method_not_allowed("POST"),
             },
-            "/api/v1/targets" => json(crate::api::targets_json(&state.targets.load())),
+            "/api/v1/targets" => json(crate::api::targets_body(&state.targets.load())),
+            p if p.starts_with(crate::api::TARGET_PATH_PREFIX) => {
+                let name = &p[crate::api::TARGET_PATH_PREFIX.len()..];
+                let (code, body) = crate::api::one_target_body(&state.targets.load(), name);
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::NOT_FOUND);
+                respond(code, "application/json", body)
+            }
             _ => text(StatusCode::NOT_FOUND, "Not found\n"),
         }
     };
@@ -399,8 +405,7 @@ fn html(body: String) -> Response<Body> {
     )
 }
 
-fn json(value: serde_json::Value) -> Response<Body> {
-    let body = serde_json::to_vec_pretty(&value).unwrap_or_default();
+fn json(body: Vec<u8>) -> Response<Body> {
     respond(StatusCode::OK, "application/json", body)
 }
 

@@ -6,6 +6,7 @@
 //! probe and never sees a half-written result. Counters and the duration
 //! histogram are atomics that live as long as the target does.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -110,6 +111,8 @@ pub struct TargetState {
     /// `ETag` / `Last-Modified` validators and the answers they stand for;
     /// lives and dies with the target, so a changed URL starts afresh.
     pub conditional: Arc<ConditionalCache>,
+    /// Recent results for `/api/v1/targets` (see [`ProbeHistory`]).
+    history: Mutex<ProbeHistory>,
 }
 
 impl TargetState {
@@ -125,7 +128,34 @@ impl TargetState {
             first_done: AtomicBool::new(false),
             cap_warned: AtomicBool::new(false),
             conditional: Arc::new(ConditionalCache::default()),
+            history: Mutex::new(ProbeHistory::default()),
         }
+    }
+
+    /// Append a just-published record to the target's history.
+    pub fn record_history(&self, record: &ProbeRecord) {
+        self.history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(record);
+    }
+
+    /// (failures, results) among the last [`ProbeHistory::RECENT`]
+    /// results, without copying the history.
+    pub fn recent_failure_count(&self) -> (usize, usize) {
+        let history = self
+            .history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (history.recent_failures, history.recent.len())
+    }
+
+    /// The retained history, oldest first.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        self.history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entries()
     }
 
     pub fn name(&self) -> &str {
@@ -175,6 +205,110 @@ impl TargetState {
     }
 }
 
+/// One probe's outcome as the history keeps it (32 bytes plus a shared
+/// error text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// Unix seconds when the probe ended.
+    pub time: f64,
+    /// Wall time of the probe, retries included.
+    pub duration_seconds: f32,
+    /// Last HTTP status seen; 0 if none.
+    pub http_status: u16,
+    /// None for a success.
+    pub reason: Option<Reason>,
+    /// Shared with the previous failure when the text is the same, so a
+    /// target failing the same way over and over allocates nothing.
+    pub error: Option<Arc<str>>,
+}
+
+impl HistoryEntry {
+    pub fn success(&self) -> bool {
+        self.reason.is_none()
+    }
+}
+
+/// A target's recent results, bounded: the last [`ProbeHistory::RECENT`]
+/// results, plus older failures so that the last
+/// [`ProbeHistory::FAILURES`] failures are always kept even when a run of
+/// successes has pushed them out of the recent ring. At most
+/// `RECENT + FAILURES` entries are ever held.
+#[derive(Debug, Default)]
+pub struct ProbeHistory {
+    /// The last `RECENT` results, oldest first.
+    recent: VecDeque<HistoryEntry>,
+    /// Failures pushed out of `recent`, oldest first; only as many as are
+    /// needed to make up the last `FAILURES` failures together with those
+    /// still in `recent`.
+    older_failures: VecDeque<HistoryEntry>,
+    /// Failures currently in `recent`.
+    recent_failures: usize,
+    /// The latest failure's text, reused while the text stays the same.
+    last_error: Option<Arc<str>>,
+}
+
+impl ProbeHistory {
+    /// Results kept whatever their outcome.
+    pub const RECENT: usize = 20;
+    /// Failures kept even when older than the last `RECENT` results.
+    pub const FAILURES: usize = 10;
+
+    /// Record the outcome held by a just-published `record`.
+    pub fn push(&mut self, record: &ProbeRecord) {
+        let error = record.error.as_ref().map(|e| self.shared_text(&e.message));
+        if error.is_some() {
+            self.last_error.clone_from(&error);
+        }
+        self.push_entry(HistoryEntry {
+            time: record.last_run.unwrap_or(0.0),
+            duration_seconds: record.duration.as_secs_f32(),
+            http_status: record.http_status,
+            reason: record.error.as_ref().map(|e| e.reason),
+            error,
+        });
+    }
+
+    fn push_entry(&mut self, entry: HistoryEntry) {
+        if self.recent.capacity() == 0 {
+            // One allocation of the final size instead of growing by doubling.
+            self.recent.reserve_exact(Self::RECENT);
+        }
+        // Make room first, so the ring never grows past its capacity.
+        if self.recent.len() >= Self::RECENT
+            && let Some(out) = self.recent.pop_front()
+            && !out.success()
+        {
+            self.recent_failures -= 1;
+            self.older_failures.push_back(out);
+        }
+        if !entry.success() {
+            self.recent_failures += 1;
+        }
+        self.recent.push_back(entry);
+        let wanted = Self::FAILURES.saturating_sub(self.recent_failures);
+        while self.older_failures.len() > wanted {
+            self.older_failures.pop_front();
+        }
+    }
+
+    /// The previous error text if it equals `message`, else a new one.
+    fn shared_text(&self, message: &str) -> Arc<str> {
+        match &self.last_error {
+            Some(text) if **text == *message => text.clone(),
+            _ => Arc::from(message),
+        }
+    }
+
+    /// Every retained entry, oldest first.
+    pub fn entries(&self) -> Vec<HistoryEntry> {
+        self.older_failures
+            .iter()
+            .chain(self.recent.iter())
+            .cloned()
+            .collect()
+    }
+}
+
 /// The live targets, sorted by name; replaced whole on reload.
 #[derive(Debug, Default)]
 pub struct TargetSet {
@@ -209,5 +343,77 @@ mod tests {
         assert_eq!(buckets[0], (0.005, 1));
         assert_eq!(buckets[6], (0.5, 1));
         assert_eq!(buckets[12], (f64::INFINITY, 1));
+    }
+
+    fn record(i: u32, failed: bool, message: &str) -> ProbeRecord {
+        ProbeRecord {
+            last_run: Some(f64::from(i)),
+            success: !failed,
+            error: failed.then(|| ProbeError::new(Reason::Timeout, message)),
+            ..ProbeRecord::default()
+        }
+    }
+
+    fn times(history: &ProbeHistory) -> Vec<u32> {
+        history.entries().iter().map(|e| e.time as u32).collect()
+    }
+
+    #[test]
+    fn history_keeps_the_last_results_and_older_failures() {
+        let mut h = ProbeHistory::default();
+        // Failures at 0..12, then 30 successes (12..42).
+        for i in 0..42 {
+            h.push(&record(i, i < 12, "boom"));
+        }
+        // The ring holds 22..42; the last 10 failures (2..12) stay too.
+        let expected: Vec<u32> = (2..12).chain(22..42).collect();
+        assert_eq!(times(&h), expected);
+        // New failures in the ring push the oldest kept failures out.
+        for i in 42..45 {
+            h.push(&record(i, true, "boom"));
+        }
+        let expected: Vec<u32> = (5..12).chain(25..45).collect();
+        assert_eq!(times(&h), expected);
+        let failures = h.entries().iter().filter(|e| !e.success()).count();
+        assert_eq!(failures, ProbeHistory::FAILURES);
+    }
+
+    #[test]
+    fn history_is_bounded_whatever_the_pattern() {
+        let mut h = ProbeHistory::default();
+        for i in 0..10_000 {
+            h.push(&record(i, i % 7 < 3, "boom"));
+            let len = h.entries().len();
+            assert!(len <= ProbeHistory::RECENT + ProbeHistory::FAILURES);
+        }
+        // All failures: only the ring.
+        for i in 10_000..10_100 {
+            h.push(&record(i, true, "boom"));
+        }
+        assert_eq!(h.entries().len(), ProbeHistory::RECENT);
+        assert_eq!(h.recent.capacity(), ProbeHistory::RECENT);
+    }
+
+    #[test]
+    fn history_entries_stay_small() {
+        assert!(std::mem::size_of::<HistoryEntry>() <= 32);
+    }
+
+    #[test]
+    fn history_shares_an_unchanged_error_text() {
+        let mut h = ProbeHistory::default();
+        h.push(&record(0, true, "timed out after 1s"));
+        h.push(&record(1, false, ""));
+        h.push(&record(2, true, "timed out after 1s"));
+        h.push(&record(3, true, "connection refused"));
+        let e = h.entries();
+        let text = |i: usize| e[i].error.clone().unwrap();
+        assert!(
+            Arc::ptr_eq(&text(0), &text(2)),
+            "same text, same allocation"
+        );
+        assert!(!Arc::ptr_eq(&text(2), &text(3)));
+        assert_eq!(&*text(3), "connection refused");
+        assert_eq!(e[1].error, None);
     }
 }
