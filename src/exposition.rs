@@ -325,9 +325,15 @@ impl<'a> Writer<'a> {
 /// Append `value` escaped for a label value (`\\`, `\"`, `\n`), or for HELP
 /// text in the 0.0.4 format (`help_text`: quotes stay as they are).
 fn push_escaped(out: &mut Vec<u8>, value: &str, help_text: bool) {
-    let needs = |b: u8| b == b'\\' || b == b'\n' || (b == b'"' && !help_text);
-    if !value.bytes().any(needs) {
-        out.extend_from_slice(value.as_bytes());
+    // memchr scans a word at a time; almost no value needs escaping.
+    let bytes = value.as_bytes();
+    let clean = if help_text {
+        memchr::memchr2(b'\\', b'\n', bytes).is_none()
+    } else {
+        memchr::memchr3(b'\\', b'\n', b'"', bytes).is_none()
+    };
+    if clean {
+        out.extend_from_slice(bytes);
         return;
     }
     for b in value.bytes() {
