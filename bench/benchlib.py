@@ -162,19 +162,37 @@ class Children:
         return proc
 
     def stop(self, proc, grace=10.0):
-        """SIGTERM the child's process group, SIGKILL it after `grace` seconds; its exit code."""
-        if proc.poll() is None:
+        """SIGTERM the child's process group, SIGKILL it after `grace` seconds; its exit code.
+
+        The child is reaped only after its group has been signalled for the
+        last time: until then it is a zombie, so its pid, which is the group
+        id, cannot have been reused by an unrelated process.
+        """
+        if proc.returncode is None:
             self._signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
+            if not self._exited(proc, grace):
                 self._signal_group(proc, signal.SIGKILL)
-                proc.wait()
-        # Workers of a stopped master (same group) must not outlive it.
-        self._signal_group(proc, signal.SIGKILL)
+                self._exited(proc, None)
+            # Workers of a stopped master (same group) must not outlive it.
+            self._signal_group(proc, signal.SIGKILL)
+            proc.wait()
         if proc in self.procs:
             self.procs.remove(proc)
         return proc.returncode
+
+    @staticmethod
+    def _exited(proc, timeout):
+        """Wait up to `timeout` seconds (None: for ever) for the child to exit, without reaping it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+                    return True
+            except ChildProcessError:
+                return True  # reaped already
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
 
     @staticmethod
     def _signal_group(proc, sig):
