@@ -68,6 +68,21 @@ class Bodies(unittest.TestCase):
         self.assertGreater(len(indicators), 1, "some pages are not all operational")
 
 
+class SmokeVerdict(unittest.TestCase):
+    ROW = {"n": 50, "probes": 400, "expected_probes": 400.0, "failures_total": 0.0, "non_200": 0,
+           "targets_succeeding": 50, "targets_reported": 50, "window_s": 8.0}
+
+    def test_passes_when_every_probe_happened_and_none_failed(self):
+        compare.smoke_verdict(dict(self.ROW))
+
+    def test_fails_on_missing_probes_failures_or_unhealthy_targets(self):
+        for change in ({"probes": 359}, {"failures_total": 1.0}, {"non_200": 2}, {"targets_succeeding": 49},
+                       {"targets_reported": 0, "targets_succeeding": 0}):
+            with self.subTest(change=change), self.assertRaises(SystemExit) as raised:
+                compare.smoke_verdict({**self.ROW, **change})
+            self.assertIn("smoke FAILED", str(raised.exception.code))
+
+
 class Helpers(unittest.TestCase):
     def test_percentile(self):
         values = sorted(float(v) for v in range(1, 101))
