@@ -83,6 +83,29 @@ class SmokeVerdict(unittest.TestCase):
             self.assertIn("smoke FAILED", str(raised.exception.code))
 
 
+class Goals(unittest.TestCase):
+    @staticmethod
+    def row(system, n, us, saturated=False):
+        return {"system": system, "n": n, "exporter_us_per_probe": us, "total_us_per_probe": us * 1.5,
+                "probes_per_s": n / 5, "on_time_pct": 100.0, "saturated": saturated}
+
+    def cpu_goal(self, rows):
+        return compare.goals({"rows": rows})[0]
+
+    def test_cpu_goal_compares_with_blackbox_at_5000(self):
+        rows = [self.row("ours", 5000, 90), self.row("blackbox", 5000, 1000)]
+        self.assertEqual(self.cpu_goal(rows)[2], "PASS")
+        rows[0]["exporter_us_per_probe"] = 110
+        self.assertEqual(self.cpu_goal(rows)[2], "FAIL")
+
+    def test_a_saturated_blackbox_is_replaced_by_its_largest_steady_figure(self):
+        rows = [self.row("ours", 5000, 150), self.row("blackbox", 1000, 1400),
+                self.row("blackbox", 100, 2000), self.row("blackbox", 5000, 3500, saturated=True)]
+        goal, figure, verdict = self.cpu_goal(rows)
+        self.assertEqual(verdict, "FAIL", figure)  # 150 / 1400 > 0.1, though 150 / 3500 < 0.1
+        self.assertIn("its figure at 1,000", figure)
+
+
 class Helpers(unittest.TestCase):
     def test_percentile(self):
         values = sorted(float(v) for v in range(1, 101))
