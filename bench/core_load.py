@@ -13,19 +13,15 @@ and resident memory at the end. Loopback only; stops everything it started.
 import argparse
 import http.server
 import os
-import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BODY = open(os.path.join(ROOT, "tests/fixtures/statuspage/github-summary-all-operational-2026.json"), "rb").read()
-TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import Children, cpu_seconds, default_binary, fixture_bytes, free_port, rss_mib, scrape, total  # noqa: E402
+
+BODY = fixture_bytes("statuspage/github-summary-all-operational-2026.json")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -42,39 +38,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def scrape(port):
-    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-
-
-def total(metrics, name):
-    return sum(float(m) for m in re.findall(rf"^{name}{{[^}}]*}} (\S+)$", metrics, re.M))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--targets", type=int, default=1000)
     ap.add_argument("--interval", type=float, default=10)
     ap.add_argument("--warmup", type=float, default=None, help="seconds before measuring (default: one interval)")
     ap.add_argument("--window", type=float, default=120)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/upstream-exporter"))
+    ap.add_argument("--binary", default=default_binary())
     args = ap.parse_args()
     warmup = args.interval if args.warmup is None else args.warmup
 
@@ -92,8 +62,9 @@ def main():
         for i in range(args.targets):
             f.write(f"  - name: t{i}\n    statuspage: {{ url: \"http://127.0.0.1:{up}/p{i}\" }}\n")
     port = free_port()
-    proc = subprocess.Popen([args.binary, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
-                             "--log.level=warn"])
+    children = Children()
+    proc = children.spawn([args.binary, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
+                           "--log.level=warn"])
     try:
         time.sleep(warmup)
         m0 = scrape(port)
@@ -112,11 +83,7 @@ def main():
         if fails > 0 or probes == 0:
             sys.exit(1)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        children.stop(proc, grace=15)
         upstream.shutdown()
 
 
