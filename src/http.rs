@@ -452,6 +452,10 @@ enum Kept {
 }
 
 impl CachedAnswer {
+    fn has_validators(&self) -> bool {
+        self.etag.is_some() || self.last_modified.is_some()
+    }
+
     fn lock_kept(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.kept
             .lock()
@@ -516,10 +520,13 @@ impl ConditionalCache {
             .map(|(_, answer)| answer.clone())
     }
 
-    /// Remember a full 200 answer if it carries validators and return its
-    /// entry; otherwise drop what was remembered for the URL (old validators
-    /// no longer describe what the upstream serves). The same bytes as
-    /// before keep what was kept for them (the parse, or the deflated body).
+    /// Remember a full 200 answer and return its entry. The same bytes as
+    /// before keep what was kept for them (the parse, or the deflated
+    /// body), so an upstream that sends the same page every time is parsed
+    /// once even without validators. Validators, when the answer carries
+    /// them, are sent with the next request; without them no conditional
+    /// request is made and only a memoized parse outlives the probe (see
+    /// [`ConditionalCache::settle`]).
     fn remember(
         &self,
         url: &url::Url,
@@ -528,10 +535,6 @@ impl ConditionalCache {
     ) -> Option<Arc<CachedAnswer>> {
         let etag = headers.get(header::ETAG).and_then(owned_header);
         let last_modified = headers.get(header::LAST_MODIFIED).and_then(owned_header);
-        if etag.is_none() && last_modified.is_none() {
-            self.forget(url);
-            return None;
-        }
         let body_hash = hash_body(body);
         let kept = self
             .lookup(url)
@@ -561,19 +564,30 @@ impl ConditionalCache {
     }
 
     /// At the end of a probe: compress bodies no parser memoized, so that
+    /// what stays in memory between probes is small; an unmemoized body
+    /// without validators can never be replayed (no `304` can come), so
+    /// its entry goes.
     /// what stays in memory between probes is small.
     fn settle(&self) {
-        let entries = self.lock();
-        for (_, answer) in entries.iter() {
+        let mut entries = self.lock();
+        entries.retain(|(_, answer)| {
             let mut kept = answer.lock_kept();
-            if let Kept::Raw(body) = &*kept {
-                *kept = match deflate(body) {
-                    Some(deflated) => Kept::Deflated(deflated.into()),
-                    // Keeping it raw is still correct, only larger.
-                    None => Kept::Raw(body.clone()),
-                };
+            if matches!(&*kept, Kept::Parsed(_)) {
+                return true;
             }
-        }
+            if !answer.has_validators() {
+                return false;
+            }
+            let Kept::Raw(body) = &*kept else {
+                return true;
+            };
+            *kept = match deflate(body) {
+                Some(deflated) => Kept::Deflated(deflated.into()),
+                // Keeping it raw is still correct, only larger.
+                None => Kept::Raw(body.clone()),
+            };
+            true
+        });
     }
 }
 
@@ -638,7 +652,11 @@ pub async fn get_once(
     extra_headers: &HeaderMap,
 ) -> Result<Fetched, ProbeError> {
     let cache = CONDITIONAL.try_with(Arc::clone).ok();
-    let cached = cache.as_ref().and_then(|c| c.lookup(url));
+    // Only an entry with validators makes the request conditional.
+    let cached = cache
+        .as_ref()
+        .and_then(|c| c.lookup(url))
+        .filter(|answer| answer.has_validators());
     let mut request = client
         .get(url.clone())
         .header(header::USER_AGENT, target.user_agent.as_str());
@@ -917,8 +935,9 @@ mod tests {
         assert_eq!((replayed.status, &replayed.body[..]), (304, &body[..]));
         // Over a lowered max_body_size it is not replayed.
         assert!(answer.replay(10).is_none());
-        // An answer without validators forgets the URL.
-        assert!(cache.remember(&url, &HeaderMap::new(), &body).is_none());
+        // An answer without validators that no parser memoized is not kept.
+        assert!(cache.remember(&url, &HeaderMap::new(), &body).is_some());
+        cache.settle();
         assert!(cache.is_empty());
     }
 
