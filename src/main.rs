@@ -1,6 +1,8 @@
 //! `upstream-exporter` binary: parse flags, set up logs, run the daemon
 //! (or the `probe` / `completions` subcommand).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use anyhow::Context as _;

@@ -1,0 +1,8 @@
+#![no_main]
+//! `upstream_exporter::fuzzing::cachet`; see `fuzz/RESULTS.md`.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = upstream_exporter::fuzzing::cachet(data);
+});
