@@ -160,9 +160,9 @@ struct ComponentView<'a> {
 impl<'a> From<&'a Component> for ComponentView<'a> {
     fn from(c: &'a Component) -> Self {
         ComponentView {
-            id: &c.id,
-            name: &c.name,
-            group: (!c.group.is_empty()).then_some(c.group.as_str()),
+            id: c.id(),
+            name: c.name(),
+            group: Some(c.group()).filter(|g| !g.is_empty()),
             status: c.status.as_str(),
             status_code: c.status.code(),
         }

@@ -340,12 +340,12 @@ fn status_details(page: &mut Page, status: &StatusSnapshot, now: f64) {
                 c.status.code(),
                 severity_label(c.status)
             ));
-            if !c.group.is_empty() {
+            if !c.group().is_empty() {
                 page.raw("<span class=\"muted\">")
-                    .text(&c.group)
+                    .text(c.group())
                     .raw(" › </span>");
             }
-            page.text(&c.name).raw("</span></li>");
+            page.text(c.name()).raw("</span></li>");
         }
         if troubled.len() > MAX_COMPONENTS_LISTED {
             page.fmt(format_args!(

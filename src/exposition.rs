@@ -219,28 +219,46 @@ impl<'a> Writer<'a> {
         self.out.extend_from_slice(name);
     }
 
-    /// One sample of the open family: `labels` pairs in order, then `extra`
-    /// (a target's static labels). Counters get `_total`, infos `_info`.
-    pub fn sample(&mut self, labels: &[(&str, &str)], extra: &[(String, String)], value: Value) {
+    /// One sample of the open family: the target's labels, then `labels`
+    /// pairs in order, then the target's static labels. Counters get
+    /// `_total`, infos `_info`.
+    pub fn sample(&mut self, target: &TargetLabels, labels: &[(&str, &str)], value: Value) {
         if self.aborted {
             return;
         }
-        let suffix: &[u8] = match self.kind {
-            Kind::Counter => b"_total",
-            Kind::Info => b"_info",
-            Kind::Gauge | Kind::Histogram => b"",
-        };
-        self.line(suffix, labels, extra, None, value);
+        self.line(self.sample_suffix(), None, target, labels, true, value);
         self.maybe_flush();
     }
 
-    /// A histogram's lines: cumulative `buckets` (upper bound, count; the
-    /// last is +Inf), sum and count.
+    /// [`Writer::sample`] for label values the caller knows need no
+    /// escaping (checked once when they were parsed, see
+    /// [`label_needs_escaping`]), so the scrape does not look again.
+    pub fn sample_plain(&mut self, target: &TargetLabels, labels: &[(&str, &str)], value: Value) {
+        debug_assert!(labels.iter().all(|(_, v)| !label_needs_escaping(v)));
+        if self.aborted {
+            return;
+        }
+        self.line(self.sample_suffix(), None, target, labels, false, value);
+        self.maybe_flush();
+    }
+
+    /// Counters' samples are `<name>_total`, infos' `<name>_info`.
+    fn sample_suffix(&self) -> &'static [u8] {
+        match self.kind {
+            Kind::Counter => b"_total",
+            Kind::Info => b"_info",
+            Kind::Gauge | Kind::Histogram => b"",
+        }
+    }
+
+    /// A histogram's lines: `buckets` as (upper bound as written in `le`,
+    /// count in that bucket alone; the last is `+Inf`), written cumulative,
+    /// then sum and count.
     pub fn histogram(
         &mut self,
+        target: &TargetLabels,
         labels: &[(&str, &str)],
-        extra: &[(String, String)],
-        buckets: &[(f64, u64)],
+        buckets: &[(&str, u64)],
         sum: f64,
         count: u64,
     ) {
@@ -248,57 +266,76 @@ impl<'a> Writer<'a> {
             return;
         }
         let mut cumulative = 0u64;
-        let mut bound = dtoa::Buffer::new();
-        for (upper, n) in buckets {
+        for (le, n) in buckets {
             cumulative = cumulative.saturating_add(*n);
-            let le = if upper.is_infinite() {
-                "+Inf"
-            } else {
-                bound.format(*upper)
-            };
-            self.line(b"_bucket", labels, extra, Some(le), Value::from(cumulative));
+            self.line(
+                b"_bucket",
+                Some(le),
+                target,
+                labels,
+                true,
+                Value::from(cumulative),
+            );
         }
-        self.line(b"_sum", labels, extra, None, Value::Float(sum));
-        self.line(b"_count", labels, extra, None, Value::from(count));
+        self.line(b"_sum", None, target, labels, true, Value::Float(sum));
+        self.line(b"_count", None, target, labels, true, Value::from(count));
         self.maybe_flush();
     }
 
+    /// `<name><suffix>{le="…",target="…",<labels>,<static labels>} <value>`:
+    /// `le` first, as prometheus-client writes it; the target's own labels
+    /// come pre-escaped from [`TargetLabels`].
     fn line(
         &mut self,
         suffix: &[u8],
-        labels: &[(&str, &str)],
-        extra: &[(String, String)],
         le: Option<&str>,
+        target: &TargetLabels,
+        labels: &[(&str, &str)],
+        escape: bool,
         value: Value,
     ) {
         self.push_name();
-        self.out.extend_from_slice(suffix);
-        let mut first = true;
-        // `le` first, as prometheus-client writes it.
-        let pairs = le
-            .map(|le| ("le", le))
-            .into_iter()
-            .chain(labels.iter().copied())
-            .chain(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        for (name, value) in pairs {
-            self.out.push(if first { b'{' } else { b',' });
-            first = false;
-            self.out.extend_from_slice(name.as_bytes());
-            self.out.extend_from_slice(b"=\"");
-            push_escaped(&mut self.out, value, false);
-            self.out.push(b'"');
+        let out = &mut self.out;
+        out.extend_from_slice(suffix);
+        let mut open = false;
+        if let Some(le) = le {
+            out.extend_from_slice(b"{le=\"");
+            out.extend_from_slice(le.as_bytes());
+            out.push(b'"');
+            open = true;
         }
-        if !first {
-            self.out.push(b'}');
+        if !target.head.is_empty() {
+            out.push(if open { b',' } else { b'{' });
+            out.extend_from_slice(&target.head);
+            open = true;
         }
-        self.out.push(b' ');
+        for (name, value) in labels {
+            out.push(if open { b',' } else { b'{' });
+            open = true;
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            if escape {
+                push_escaped(out, value, false);
+            } else {
+                out.extend_from_slice(value.as_bytes());
+            }
+            out.push(b'"');
+        }
+        if let Some((_comma, rest)) = target.tail.split_first() {
+            // The tail starts with a comma, which a first label replaces.
+            out.push(if open { b',' } else { b'{' });
+            out.extend_from_slice(rest);
+            open = true;
+        }
+        if open {
+            out.push(b'}');
+        }
+        out.push(b' ');
         match value {
-            Value::Int(v) => self
-                .out
-                .extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
-            Value::Float(v) => push_float(&mut self.out, v),
+            Value::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+            Value::Float(v) => push_float(out, v),
         }
-        self.out.push(b'\n');
+        out.push(b'\n');
     }
 
     fn push_help(&mut self, help: &str) {
@@ -325,14 +362,8 @@ impl<'a> Writer<'a> {
 /// Append `value` escaped for a label value (`\\`, `\"`, `\n`), or for HELP
 /// text in the 0.0.4 format (`help_text`: quotes stay as they are).
 fn push_escaped(out: &mut Vec<u8>, value: &str, help_text: bool) {
-    // memchr scans a word at a time; almost no value needs escaping.
     let bytes = value.as_bytes();
-    let clean = if help_text {
-        memchr::memchr2(b'\\', b'\n', bytes).is_none()
-    } else {
-        memchr::memchr3(b'\\', b'\n', b'"', bytes).is_none()
-    };
-    if clean {
+    if !needs_escaping(bytes, !help_text) {
         out.extend_from_slice(bytes);
         return;
     }
@@ -343,6 +374,64 @@ fn push_escaped(out: &mut Vec<u8>, value: &str, help_text: bool) {
             b'"' if !help_text => out.extend_from_slice(b"\\\""),
             b => out.push(b),
         }
+    }
+}
+
+/// Whether `value` needs escaping as a label value (holds `\\`, `"` or a
+/// newline).
+pub fn label_needs_escaping(value: &str) -> bool {
+    needs_escaping(value.as_bytes(), true)
+}
+
+/// Whether `bytes` holds a backslash, a newline or (with `quotes`) a double
+/// quote. Label values are short (ids, names): a branch-free pass over
+/// them, which the compiler vectorises, beats `memchr`'s set-up per call;
+/// long values (HELP text, incident titles) go to `memchr`.
+fn needs_escaping(bytes: &[u8], quotes: bool) -> bool {
+    if bytes.len() > 64 {
+        return if quotes {
+            memchr::memchr3(b'\\', b'\n', b'"', bytes).is_some()
+        } else {
+            memchr::memchr2(b'\\', b'\n', bytes).is_some()
+        };
+    }
+    bytes.iter().fold(false, |hit, &b| {
+        hit | (b == b'\\') | (b == b'\n') | (quotes & (b == b'"'))
+    })
+}
+
+/// A target's own labels, escaped once when the target is configured
+/// instead of on each of its ~50 lines of every scrape: `head` is
+/// `target="<name>"`, `tail` is `,<key>="<value>"` for each static label.
+#[derive(Debug, Clone, Default)]
+pub struct TargetLabels {
+    head: Box<[u8]>,
+    tail: Box<[u8]>,
+}
+
+impl TargetLabels {
+    pub fn new(name: &str, static_labels: &[(String, String)]) -> TargetLabels {
+        let mut head = Vec::with_capacity(name.len() + 9);
+        head.extend_from_slice(b"target=\"");
+        push_escaped(&mut head, name, false);
+        head.push(b'"');
+        let mut tail = Vec::new();
+        for (key, value) in static_labels {
+            tail.push(b',');
+            tail.extend_from_slice(key.as_bytes());
+            tail.extend_from_slice(b"=\"");
+            push_escaped(&mut tail, value, false);
+            tail.push(b'"');
+        }
+        TargetLabels {
+            head: head.into(),
+            tail: tail.into(),
+        }
+    }
+
+    /// No target: samples carry only the labels given with them.
+    pub fn none() -> TargetLabels {
+        TargetLabels::default()
     }
 }
 
@@ -370,11 +459,11 @@ mod tests {
     fn counters_and_infos_differ_by_format() {
         let write = |w: &mut Writer| {
             w.family("up_probes", "Probes run.", Kind::Counter);
-            w.sample(&[("target", "a")], &[], Value::Int(3));
+            w.sample(&TargetLabels::new("a", &[]), &[], Value::Int(3));
             w.family("up_target", "Facts.", Kind::Info);
             w.sample(
-                &[("target", "a")],
-                &[("team".into(), "x".into())],
+                &TargetLabels::new("a", &[("team".into(), "x".into())]),
+                &[],
                 Value::Int(1),
             );
         };
@@ -395,7 +484,7 @@ mod tests {
         let out = render(Format::Text, |w| {
             w.family("a", "A.", Kind::Gauge);
             w.family("b", "B.", Kind::Gauge);
-            w.sample(&[], &[], Value::Float(0.5));
+            w.sample(&TargetLabels::none(), &[], Value::Float(0.5));
             w.family("c", "C.", Kind::Gauge);
         });
         assert_eq!(out, "# HELP b B.\n# TYPE b gauge\nb 0.5\n");
@@ -405,7 +494,11 @@ mod tests {
     fn label_values_and_help_are_escaped() {
         let out = render(Format::Text, |w| {
             w.family("m", "say \"hi\" \\ bye\nnow", Kind::Gauge);
-            w.sample(&[("l", "a\"b\\c\nd")], &[], Value::number(2.0));
+            w.sample(
+                &TargetLabels::none(),
+                &[("l", "a\"b\\c\nd")],
+                Value::number(2.0),
+            );
         });
         assert_eq!(
             out,
@@ -413,9 +506,60 @@ mod tests {
         );
         let om = render(Format::OpenMetrics, |w| {
             w.family("m", "say \"hi\"", Kind::Gauge);
-            w.sample(&[], &[], Value::Int(1));
+            w.sample(&TargetLabels::none(), &[], Value::Int(1));
         });
         assert!(om.starts_with("# HELP m say \\\"hi\\\"\n"));
+    }
+
+    #[test]
+    fn target_labels_are_escaped_once_and_placed_around_the_others() {
+        let target = TargetLabels::new(
+            "t\"1",
+            &[
+                ("team".into(), "a\\b".into()),
+                ("env".into(), "x\ny".into()),
+            ],
+        );
+        let out = render(Format::Text, |w| {
+            w.family("m", "M.", Kind::Gauge);
+            w.sample(&target, &[], Value::Int(1));
+            w.sample(&target, &[("k", "v\"")], Value::Int(2));
+            w.sample_plain(&target, &[("k", "v")], Value::Int(3));
+            w.sample(
+                &TargetLabels::new("", &[("only".into(), "static".into())]),
+                &[],
+                Value::Int(4),
+            );
+            w.sample(&TargetLabels::none(), &[("only", "static")], Value::Int(5));
+        });
+        assert_eq!(
+            out,
+            "# HELP m M.\n# TYPE m gauge\n\
+             m{target=\"t\\\"1\",team=\"a\\\\b\",env=\"x\\ny\"} 1\n\
+             m{target=\"t\\\"1\",k=\"v\\\"\",team=\"a\\\\b\",env=\"x\\ny\"} 2\n\
+             m{target=\"t\\\"1\",k=\"v\",team=\"a\\\\b\",env=\"x\\ny\"} 3\n\
+             m{target=\"\",only=\"static\"} 4\n\
+             m{only=\"static\"} 5\n"
+        );
+    }
+
+    #[test]
+    fn escaping_check_agrees_with_a_plain_search_at_every_length() {
+        for len in [0usize, 1, 7, 31, 64, 65, 200] {
+            for bad in ['\\', '"', '\n'] {
+                for at in [0, len / 2, len.saturating_sub(1)] {
+                    let mut s: Vec<char> = std::iter::repeat_n('a', len).collect();
+                    if len > 0 {
+                        s[at] = bad;
+                    }
+                    let s: String = s.into_iter().collect();
+                    let expected = s.contains(['\\', '"', '\n']);
+                    assert_eq!(label_needs_escaping(&s), expected, "{s:?}");
+                    let help = s.contains(['\\', '\n']);
+                    assert_eq!(needs_escaping(s.as_bytes(), false), help, "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -423,9 +567,9 @@ mod tests {
         let out = render(Format::Text, |w| {
             w.family("d", "D.", Kind::Histogram);
             w.histogram(
-                &[("target", "a")],
+                &TargetLabels::new("a", &[]),
                 &[],
-                &[(0.5, 1), (1.0, 2), (f64::INFINITY, 1)],
+                &[("0.5", 1), ("1.0", 2), ("+Inf", 1)],
                 3.25,
                 4,
             );
@@ -446,7 +590,11 @@ mod tests {
                 w.family(name, "Help.", Kind::Gauge);
                 // Every third family stays empty and must vanish.
                 for i in 0..(f % 3) * 7 {
-                    w.sample(&[("target", &format!("t{i}"))], &[], Value::Int(i as i64));
+                    w.sample(
+                        &TargetLabels::none(),
+                        &[("target", &format!("t{i}"))],
+                        Value::Int(i as i64),
+                    );
                 }
             }
         };
@@ -476,7 +624,11 @@ mod tests {
         let mut w = Writer::streaming(Format::Text, 16, &mut sink);
         w.family("m", "M.", Kind::Gauge);
         for i in 0..1000 {
-            w.sample(&[("i", &i.to_string())], &[], Value::Int(i));
+            w.sample(
+                &TargetLabels::none(),
+                &[("i", &i.to_string())],
+                Value::Int(i),
+            );
         }
         assert!(w.aborted());
         w.finish();
@@ -488,7 +640,7 @@ mod tests {
         let out = render(Format::Text, |w| {
             w.family("n", "N.", Kind::Gauge);
             for v in [1763822345.25, 0.0, -3.0, 1e300, f64::NAN] {
-                w.sample(&[], &[], Value::number(v));
+                w.sample(&TargetLabels::none(), &[], Value::number(v));
             }
         });
         assert_eq!(

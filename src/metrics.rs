@@ -18,7 +18,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::config::ProberConfig;
-use crate::exposition::{Kind, Sink, Value, Writer};
+use crate::exposition::{Kind, Sink, TargetLabels, Value, Writer};
 use crate::probe::json::{JsonRule, MetricKind, RuleSamples};
 use crate::probe::{HttpSnapshot, Impact, Reason};
 use crate::shard::Shard;
@@ -265,12 +265,8 @@ struct Loaded<'a> {
 }
 
 impl Loaded<'_> {
-    fn name(&self) -> &str {
-        self.target.name()
-    }
-
-    fn extra(&self) -> &[(String, String)] {
-        &self.target.config.labels
+    fn labels(&self) -> &TargetLabels {
+        &self.target.labels
     }
 }
 
@@ -302,11 +298,10 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
     for l in &loaded {
         let t = l.target;
         let labels = [
-            ("target", t.name()),
             ("prober", t.config.kind().as_str()),
             ("url", t.display_url.as_str()),
         ];
-        w.sample(&labels, l.extra(), Value::Int(1));
+        w.sample(l.labels(), &labels, Value::Int(1));
     }
     w.family(
         "upstream_probe_success",
@@ -314,11 +309,7 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
         Kind::Gauge,
     );
     for l in ran() {
-        w.sample(
-            &[("target", l.name())],
-            l.extra(),
-            Value::Int(i64::from(l.record.success)),
-        );
+        w.sample(l.labels(), &[], Value::Int(i64::from(l.record.success)));
     }
     w.family(
         "upstream_probe_duration_seconds",
@@ -327,12 +318,12 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
     );
     for l in &loaded {
         let (sum, count, buckets) = l.target.duration.read();
-        w.histogram(&[("target", l.name())], l.extra(), &buckets, sum, count);
+        w.histogram(l.labels(), &[], &buckets, sum, count);
     }
     w.family("upstream_probes", "Probes run.", Kind::Counter);
     for l in &loaded {
         let n = l.target.probes_total.load(Ordering::Relaxed);
-        w.sample(&[("target", l.name())], l.extra(), Value::from(n));
+        w.sample(l.labels(), &[], Value::from(n));
     }
     w.family(
         "upstream_probe_failures",
@@ -343,8 +334,8 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
         for reason in Reason::ALL {
             let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
             if n > 0 {
-                let labels = [("target", l.name()), ("reason", reason.as_str())];
-                w.sample(&labels, l.extra(), Value::from(n));
+                let labels = [("reason", reason.as_str())];
+                w.sample(l.labels(), &labels, Value::from(n));
             }
         }
     }
@@ -355,7 +346,7 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
     );
     for l in ran() {
         let v = Value::number(l.record.last_run.unwrap_or(0.0));
-        w.sample(&[("target", l.name())], l.extra(), v);
+        w.sample(l.labels(), &[], v);
     }
     w.family(
         "upstream_probe_last_success_timestamp_seconds",
@@ -364,7 +355,7 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
     );
     for l in ran() {
         let v = Value::number(l.record.last_success.unwrap_or(0.0));
-        w.sample(&[("target", l.name())], l.extra(), v);
+        w.sample(l.labels(), &[], v);
     }
     w.family(
         "upstream_http_status_code",
@@ -373,7 +364,7 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
     );
     for l in ran() {
         let v = Value::Int(i64::from(l.record.http_status));
-        w.sample(&[("target", l.name())], l.extra(), v);
+        w.sample(l.labels(), &[], v);
     }
     write_status_families(w, &loaded);
     w.family(
@@ -383,8 +374,8 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
     );
     for l in &loaded {
         for (field, n) in l.target.unknown_values() {
-            let labels = [("target", l.name()), ("field", field.as_str())];
-            w.sample(&labels, l.extra(), Value::from(n));
+            let labels = [("field", field.as_str())];
+            w.sample(l.labels(), &labels, Value::from(n));
         }
     }
     write_tls_families(w, &loaded);
@@ -400,11 +391,7 @@ fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
     };
     w.family("upstream_page_status_code", HELP_PAGE_STATUS, Kind::Gauge);
     for (l, s) in fresh() {
-        w.sample(
-            &[("target", l.name())],
-            l.extra(),
-            Value::Int(s.page.code()),
-        );
+        w.sample(l.labels(), &[], Value::Int(s.page.code()));
     }
     w.family(
         "upstream_component_status_code",
@@ -414,12 +401,16 @@ fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
     for (l, s) in fresh() {
         for c in &s.components {
             let labels = [
-                ("target", l.name()),
-                ("component_id", c.id.as_str()),
-                ("component", c.name.as_str()),
-                ("group", c.group.as_str()),
+                ("component_id", c.id()),
+                ("component", c.name()),
+                ("group", c.group()),
             ];
-            w.sample(&labels, l.extra(), Value::Int(c.status.code()));
+            let value = Value::Int(c.status.code());
+            if c.is_plain() {
+                w.sample_plain(l.labels(), &labels, value);
+            } else {
+                w.sample(l.labels(), &labels, value);
+            }
         }
     }
     w.family(
@@ -430,8 +421,8 @@ fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
     for (l, s) in fresh() {
         for impact in Impact::ALL {
             let n = s.incidents.iter().filter(|i| i.impact == impact).count();
-            let labels = [("target", l.name()), ("impact", impact.as_str())];
-            w.sample(&labels, l.extra(), Value::from(n as u64));
+            let labels = [("impact", impact.as_str())];
+            w.sample(l.labels(), &labels, Value::from(n as u64));
         }
     }
     w.family(
@@ -442,13 +433,12 @@ fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
     for (l, s) in fresh() {
         for i in &s.incidents {
             let labels = [
-                ("target", l.name()),
                 ("incident_id", i.id.as_str()),
                 ("name", i.name.as_str()),
                 ("impact", i.impact.as_str()),
                 ("status", i.status.as_str()),
             ];
-            w.sample(&labels, l.extra(), Value::Int(1));
+            w.sample(l.labels(), &labels, Value::Int(1));
         }
     }
     w.family(
@@ -459,8 +449,8 @@ fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
     for (l, s) in fresh() {
         for i in &s.incidents {
             if let Some(started) = i.started {
-                let labels = [("target", l.name()), ("incident_id", i.id.as_str())];
-                w.sample(&labels, l.extra(), Value::number(started));
+                let labels = [("incident_id", i.id.as_str())];
+                w.sample(l.labels(), &labels, Value::number(started));
             }
         }
     }
@@ -471,7 +461,7 @@ fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
     );
     for (l, s) in fresh() {
         let v = Value::Int(i64::from(s.maintenances_active));
-        w.sample(&[("target", l.name())], l.extra(), v);
+        w.sample(l.labels(), &[], v);
     }
     w.family(
         "upstream_maintenance_next_start_timestamp_seconds",
@@ -480,7 +470,7 @@ fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
     );
     for (l, s) in fresh() {
         if let Some(start) = s.next_maintenance_start {
-            w.sample(&[("target", l.name())], l.extra(), Value::number(start));
+            w.sample(l.labels(), &[], Value::number(start));
         }
     }
 }
@@ -512,7 +502,7 @@ fn write_tls_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
         w.family(name, help, Kind::Gauge);
         for (l, h) in tls() {
             if let Some(t) = field(&h) {
-                w.sample(&[("target", l.name())], l.extra(), Value::number(t));
+                w.sample(l.labels(), &[], Value::number(t));
             }
         }
     }
@@ -554,14 +544,13 @@ fn write_json_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
         for (l, rule, samples) in members {
             for sample in &samples.samples {
                 labels.clear();
-                labels.push(("target", l.name()));
                 labels.extend(
                     rule.labels
                         .iter()
                         .zip(&sample.labels)
                         .map(|((name, _), value)| (name.as_str(), value.as_str())),
                 );
-                w.sample(&labels, l.extra(), Value::number(sample.value));
+                w.sample(l.labels(), &labels, Value::number(sample.value));
             }
         }
     }

@@ -687,12 +687,7 @@ api-health   up           -                -          12ms
             .iter()
             .map(|t| TargetState::new(t.clone()))
             .collect();
-        let component = |status| Component {
-            id: "c".into(),
-            name: "c".into(),
-            group: String::new(),
-            status,
-        };
+        let component = |status| Component::new("c", "c", "", status);
         let snapshot = StatusSnapshot {
             page: Severity::Degraded,
             components: vec![

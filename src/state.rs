@@ -14,12 +14,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use crate::config::TargetConfig;
+use crate::exposition::TargetLabels;
 use crate::http::ConditionalCache;
 use crate::probe::{HttpSnapshot, JsonSnapshot, ProbeError, Reason, StatusSnapshot};
 
 /// Upper bounds of `upstream_probe_duration_seconds` buckets.
 pub const DURATION_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The `le` label of each bucket as the exposition writes it (the bounds
+/// above formatted by `dtoa`, as `prometheus-client` does), then `+Inf`:
+/// constants, so a scrape formats no bucket bound.
+pub const DURATION_BUCKET_LABELS: [&str; DURATION_BUCKETS.len() + 1] = [
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0",
+    "+Inf",
 ];
 
 /// Seconds since the Unix epoch, as Prometheus timestamps are.
@@ -78,12 +87,11 @@ impl DurationHistogram {
         );
     }
 
-    /// (sum seconds, count, per-bucket counts with +Inf last).
-    pub fn read(&self) -> (f64, u64, [(f64, u64); DURATION_BUCKETS.len() + 1]) {
-        let mut out = [(f64::INFINITY, 0u64); DURATION_BUCKETS.len() + 1];
-        for (i, slot) in out.iter_mut().enumerate() {
-            slot.0 = DURATION_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
-            slot.1 = self.buckets[i].load(Ordering::Relaxed);
+    /// (sum seconds, count, per-bucket (`le` label, count) with +Inf last).
+    pub fn read(&self) -> (f64, u64, [(&'static str, u64); DURATION_BUCKETS.len() + 1]) {
+        let mut out = DURATION_BUCKET_LABELS.map(|le| (le, 0u64));
+        for (slot, bucket) in out.iter_mut().zip(&self.buckets) {
+            slot.1 = bucket.load(Ordering::Relaxed);
         }
         let count = out.iter().map(|(_, n)| n).sum();
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
@@ -97,6 +105,8 @@ pub struct TargetState {
     pub config: Arc<TargetConfig>,
     /// `upstream_target_info`'s url label (no credentials, no query).
     pub display_url: String,
+    /// `target="<name>"` and the static labels, escaped once for `/metrics`.
+    pub labels: TargetLabels,
     pub record: ArcSwap<ProbeRecord>,
     pub probes_total: AtomicU64,
     pub failures: [AtomicU64; Reason::ALL.len()],
@@ -119,6 +129,7 @@ impl TargetState {
     pub fn new(config: Arc<TargetConfig>) -> Self {
         TargetState {
             display_url: config.prober.display_url(),
+            labels: TargetLabels::new(&config.name, &config.labels),
             config,
             record: ArcSwap::from_pointee(ProbeRecord::default()),
             probes_total: AtomicU64::new(0),
@@ -340,9 +351,18 @@ mod tests {
         let (sum, count, buckets) = h.read();
         assert_eq!(count, 3);
         assert!((sum - 60.303).abs() < 1e-6);
-        assert_eq!(buckets[0], (0.005, 1));
-        assert_eq!(buckets[6], (0.5, 1));
-        assert_eq!(buckets[12], (f64::INFINITY, 1));
+        assert_eq!(buckets[0], ("0.005", 1));
+        assert_eq!(buckets[6], ("0.5", 1));
+        assert_eq!(buckets[12], ("+Inf", 1));
+    }
+
+    #[test]
+    fn bucket_labels_are_the_bounds_as_dtoa_writes_them() {
+        let mut buf = dtoa::Buffer::new();
+        for (bound, label) in DURATION_BUCKETS.iter().zip(DURATION_BUCKET_LABELS) {
+            assert_eq!(buf.format(*bound), label);
+        }
+        assert_eq!(DURATION_BUCKET_LABELS.last(), Some(&"+Inf"));
     }
 
     fn record(i: u32, failed: bool, message: &str) -> ProbeRecord {

@@ -543,15 +543,13 @@ fn snapshot(n: usize, troubled: usize) -> StatusSnapshot {
             Severity::Operational
         },
         components: (0..n)
-            .map(|i| Component {
-                id: format!("c{i}"),
-                name: format!("Component {i}"),
-                group: "Group".into(),
-                status: if i < troubled {
+            .map(|i| {
+                let status = if i < troubled {
                     Severity::Degraded
                 } else {
                     Severity::Operational
-                },
+                };
+                Component::new(&format!("c{i}"), &format!("Component {i}"), "Group", status)
             })
             .collect(),
         incidents: (0..2)

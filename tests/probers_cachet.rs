@@ -122,12 +122,12 @@ fn real_yoti_components_all_operational() {
     let doc_scan: Vec<&str> = snap
         .components
         .iter()
-        .filter(|c| c.name == "Yoti Doc Scan")
-        .map(|c| c.id.as_str())
+        .filter(|c| c.name() == "Yoti Doc Scan")
+        .map(|c| c.id())
         .collect();
     assert_eq!(doc_scan, ["9", "6"]);
     // No groups body: group labels are empty.
-    assert!(snap.components.iter().all(|c| c.group.is_empty()));
+    assert!(snap.components.iter().all(|c| c.group().is_empty()));
     assert!(snap.incidents.is_empty());
     assert_eq!(snap.maintenances_active, 0);
     assert_eq!(snap.next_maintenance_start, None);
@@ -149,9 +149,9 @@ fn pages_groups_and_incidents() {
     assert_eq!(snap.components.len(), 7);
     let whole = parse(&[&fixture(YOTI)], &[&groups], &[&incidents], &cfg(), NOW).expect("parses");
     assert_eq!(snap, whole, "two pages = the one real page");
-    assert_eq!(component(&snap, "9").group, "Canada");
-    assert_eq!(component(&snap, "6").group, "Global");
-    assert_eq!(component(&snap, "1").name, "Yoti Website");
+    assert_eq!(component(&snap, "9").group(), "Canada");
+    assert_eq!(component(&snap, "6").group(), "Global");
+    assert_eq!(component(&snap, "1").name(), "Yoti Website");
 
     let open: Vec<(&str, Impact, &str)> = snap
         .incidents
@@ -208,13 +208,13 @@ fn component_codes_and_incident_impacts() {
     let codes: Vec<(&str, i64)> = snap
         .components
         .iter()
-        .map(|c| (c.id.as_str(), c.status.code()))
+        .map(|c| (c.id(), c.status.code()))
         .collect();
     assert_eq!(
         codes,
         [("1", 1), ("2", 3), ("3", 4), ("4", 5), ("5", 0), ("6", 0)]
     );
-    assert_eq!(component(&snap, "2").name, "B", "first row of an id wins");
+    assert_eq!(component(&snap, "2").name(), "B", "first row of an id wins");
     assert_eq!(unknown(&snap, "component_status"), 2);
     assert_eq!(snap.page, Severity::MajorOutage);
     let impacts: Vec<Impact> = snap.incidents.iter().map(|i| i.impact).collect();
@@ -307,8 +307,8 @@ async fn every_page_is_followed_through_a_real_context() {
     let snap = status_of(ok);
     assert_eq!(snap.components.len(), 7);
     assert_eq!(snap.page, Severity::Operational);
-    assert_eq!(component(&snap, "9").group, "Canada");
-    assert_eq!(component(&snap, "6").group, "Global");
+    assert_eq!(component(&snap, "9").group(), "Canada");
+    assert_eq!(component(&snap, "6").group(), "Global");
     assert_eq!(snap.incidents.len(), 2);
     // Each mock expects exactly one request (checked when the server drops):
     // page 2 was fetched once from our own host, the foreign link never.
@@ -327,7 +327,7 @@ async fn no_groups_api_means_empty_group_labels_but_other_errors_fail() {
     c.base_url = url(&server.uri());
     let snap = status_of(probe(&ctx, &c).await.expect("probe succeeds"));
     assert_eq!(snap.components.len(), 7);
-    assert!(snap.components.iter().all(|c| c.group.is_empty()));
+    assert!(snap.components.iter().all(|c| c.group().is_empty()));
 
     // Incidents answering 404 is a failure.
     let server = MockServer::start().await;

@@ -77,7 +77,7 @@ fn real_history_has_no_open_incident() {
         }
     }
     assert_eq!(titles.len(), 60);
-    let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     assert_eq!(ids, titles);
     assert_eq!(count_with(&snap, Severity::Operational), 60);
     assert_eq!(snap.page, Severity::Operational);
@@ -95,7 +95,7 @@ fn configured_products_are_exported_even_when_quiet() {
         &cfg(&["Cloud Run", "Google BigQuery", "Not A Product"]),
     )
     .expect("parses");
-    let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     assert_eq!(ids, ["Cloud Run", "Google BigQuery", "Not A Product"]);
     assert_eq!(count_with(&snap, Severity::Operational), 3);
     assert_eq!(snap.page, Severity::Operational);
@@ -156,11 +156,7 @@ fn open_incidents_come_from_end_only() {
 fn one_open_medium_incident_with_a_products_filter() {
     let body = reopened(&[NETWORKING_DISRUPTION]);
     let snap = parse(&body, &cfg(&["google cloud networking", "Cloud Run"])).expect("parses");
-    let codes: Vec<(&str, Severity)> = snap
-        .components
-        .iter()
-        .map(|c| (c.id.as_str(), c.status))
-        .collect();
+    let codes: Vec<(&str, Severity)> = snap.components.iter().map(|c| (c.id(), c.status)).collect();
     assert_eq!(
         codes,
         [
@@ -191,11 +187,7 @@ fn unknown_severity_and_lenient_shapes() {
         {"id":"c","severity":"high","end":"2022-01-02T00:00:00+00:00","affected_products":[{"title":"Z"}]},
         "junk", 3, null]"#;
     let snap = parse(body, &cfg(&[])).expect("parses");
-    let codes: Vec<(&str, Severity)> = snap
-        .components
-        .iter()
-        .map(|c| (c.id.as_str(), c.status))
-        .collect();
+    let codes: Vec<(&str, Severity)> = snap.components.iter().map(|c| (c.id(), c.status)).collect();
     assert_eq!(
         codes,
         [
@@ -219,7 +211,11 @@ fn filter_and_cap() {
     c.max_components = 5;
     let snap = parse(&fixture(HISTORY), &c).expect("parses");
     assert_eq!(snap.components.len(), 5);
-    assert!(snap.components.iter().all(|c| c.name.starts_with("Cloud ")));
+    assert!(
+        snap.components
+            .iter()
+            .all(|c| c.name().starts_with("Cloud "))
+    );
     let body = fixture_json(HISTORY);
     let mut cloud: Vec<&str> = Vec::new();
     for inc in body.as_array().expect("list") {

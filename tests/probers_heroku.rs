@@ -25,10 +25,7 @@ fn cfg() -> HerokuConfig {
 }
 
 fn codes(snap: &upstream_exporter::probe::StatusSnapshot) -> Vec<(&str, Severity)> {
-    snap.components
-        .iter()
-        .map(|c| (c.id.as_str(), c.status))
-        .collect()
+    snap.components.iter().map(|c| (c.id(), c.status)).collect()
 }
 
 #[test]
@@ -42,8 +39,8 @@ fn real_open_incident_all_yellow() {
             ("Tools", Severity::Degraded)
         ]
     );
-    assert_eq!(component(&snap, "Data").name, "Data");
-    assert_eq!(component(&snap, "Data").group, "");
+    assert_eq!(component(&snap, "Data").name(), "Data");
+    assert_eq!(component(&snap, "Data").group(), "");
     assert_eq!(snap.page, Severity::Degraded);
     assert_eq!(snap.incidents.len(), 1);
     let inc = &snap.incidents[0];

@@ -85,7 +85,7 @@ fn has_issues_page_with_incident_and_maintenances() {
     let codes: Vec<(&str, i64, &str)> = snap
         .components
         .iter()
-        .map(|c| (c.id.as_str(), c.status.code(), c.group.as_str()))
+        .map(|c| (c.id(), c.status.code(), c.group()))
         .collect();
     assert_eq!(
         codes,
@@ -130,7 +130,7 @@ fn up_and_under_maintenance_pages() {
     let rows: Vec<(&str, &str, &str, Severity)> = snap
         .components
         .iter()
-        .map(|c| (c.id.as_str(), c.name.as_str(), c.group.as_str(), c.status))
+        .map(|c| (c.id(), c.name(), c.group(), c.status))
         .collect();
     assert_eq!(
         rows,
@@ -166,7 +166,7 @@ fn filter_and_cap() {
     c.components = filter(&["^API$"], &["ckus1"]);
     let snap = parse(SUMMARY_UP.as_bytes(), COMPONENTS_FLAT.as_bytes(), &c).expect("parses");
     assert_eq!(snap.components.len(), 1);
-    assert_eq!(component(&snap, "ckeu1").group, "Europe");
+    assert_eq!(component(&snap, "ckeu1").group(), "Europe");
     let mut c = cfg();
     c.max_components = 2;
     let snap = parse(SUMMARY_UP.as_bytes(), COMPONENTS_FLAT.as_bytes(), &c).expect("parses");

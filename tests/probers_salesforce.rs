@@ -46,27 +46,24 @@ fn real_preview_counts() {
     assert_eq!(count_with(&snap, Severity::Operational), 1462);
     assert_eq!(count_with(&snap, Severity::Degraded), 1);
     let na137 = component(&snap, "NA137");
-    assert_eq!(
-        (na137.name.as_str(), na137.group.as_str()),
-        ("NA137", "production")
-    );
+    assert_eq!((na137.name(), na137.group()), ("NA137", "production"));
     assert_eq!(na137.status, Severity::Degraded);
     assert_eq!(
         snap.components
             .iter()
-            .filter(|c| c.group == "sandbox")
+            .filter(|c| c.group() == "sandbox")
             .count(),
         132
     );
     assert_eq!(
         snap.components
             .iter()
-            .filter(|c| c.group == "production")
+            .filter(|c| c.group() == "production")
             .count(),
         1331
     );
     assert!(
-        snap.components.iter().all(|c| c.id != "POD5"),
+        snap.components.iter().all(|c| c.id() != "POD5"),
         "inactive instances are skipped"
     );
     assert_eq!(snap.page, Severity::Degraded);
@@ -91,7 +88,7 @@ fn filter_by_instance_key() {
     let mut c = cfg(1000);
     c.components = filter(&["NA137", "CS1"], &[]);
     let snap = parse(&fixture(PREVIEW), &c).expect("parses");
-    let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     let mut sorted = ids.clone();
     sorted.sort_unstable();
     // Exact keys; as name regexes "CS1" also matches CS10…, so compute it.
@@ -114,7 +111,7 @@ fn filter_by_instance_key() {
     c.components = filter(&["^AP"], &[]);
     let snap = parse(&fixture(PREVIEW), &c).expect("parses");
     assert!(!snap.components.is_empty());
-    assert!(snap.components.iter().all(|c| c.id.starts_with("AP")));
+    assert!(snap.components.iter().all(|c| c.id().starts_with("AP")));
     assert_eq!(snap.page, Severity::Operational);
     assert!(snap.incidents.is_empty());
 }
@@ -138,7 +135,7 @@ fn status_table_and_maintenances() {
     let codes: Vec<(&str, i64)> = snap
         .components
         .iter()
-        .map(|c| (c.id.as_str(), c.status.code()))
+        .map(|c| (c.id(), c.status.code()))
         .collect();
     assert_eq!(
         codes,
@@ -152,8 +149,8 @@ fn status_table_and_maintenances() {
             ("H", 1)
         ]
     );
-    assert_eq!(component(&snap, "A").group, "production");
-    assert_eq!(component(&snap, "B").group, "");
+    assert_eq!(component(&snap, "A").group(), "production");
+    assert_eq!(component(&snap, "B").group(), "");
     assert_eq!(unknown(&snap, "component_status"), 1);
     assert_eq!(snap.page, Severity::MajorOutage);
     let incidents: Vec<(&str, Impact)> = snap

@@ -39,9 +39,9 @@ fn real_two_active_incidents() {
         component(&snap, "notifications").status,
         Severity::PartialOutage
     );
-    assert_eq!(component(&snap, "notifications").name, "Notifications");
+    assert_eq!(component(&snap, "notifications").name(), "Notifications");
     let apis = component(&snap, "apps-integrations-apis");
-    assert_eq!(apis.name, "Apps/Integrations/APIs");
+    assert_eq!(apis.name(), "Apps/Integrations/APIs");
     assert_eq!(apis.status, Severity::PartialOutage);
     assert_eq!(count_with(&snap, Severity::Operational), 9);
     assert_eq!(count_with(&snap, Severity::PartialOutage), 2);
@@ -76,7 +76,7 @@ fn hand_built_all_ok() {
     assert_eq!(count_with(&snap, Severity::Operational), 11);
     assert!(snap.incidents.is_empty());
     assert_eq!(snap.maintenances_active, 0);
-    let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     assert_eq!(
         ids,
         [
@@ -121,7 +121,7 @@ fn worst_item_per_service_and_maintenance_is_not_an_incident() {
     assert_eq!(component(&snap, "search").status, Severity::Operational);
     assert_eq!(component(&snap, "canvases").status, Severity::Degraded);
     assert_eq!(component(&snap, "calls").status, Severity::Unknown);
-    assert_eq!(component(&snap, "calls").name, "Calls");
+    assert_eq!(component(&snap, "calls").name(), "Calls");
     assert_eq!(snap.page, Severity::MajorOutage);
     assert_eq!(unknown(&snap, "incident_type"), 1);
     assert_eq!(snap.maintenances_active, 1);
@@ -146,7 +146,7 @@ fn filter_and_cap() {
     let mut c = cfg();
     c.components = filter(&["notifications", "^Search$"], &[]);
     let snap = parse(&fixture(TWO_ACTIVE), &c).expect("parses");
-    let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     assert_eq!(ids, ["notifications", "search"]);
     assert_eq!(snap.page, Severity::PartialOutage);
 

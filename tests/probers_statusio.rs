@@ -70,8 +70,8 @@ fn assert_matches_body(name: &str, snap: &StatusSnapshot) {
     for (id, comp, container, sev) in rows {
         let c = component(snap, &id);
         assert_eq!(
-            (&c.name, &c.group, c.status),
-            (&comp, &container, sev),
+            (c.name(), c.group(), c.status),
+            (comp.as_str(), container.as_str(), sev),
             "{name} {id}"
         );
     }
@@ -85,8 +85,8 @@ fn docker_partial_disruption_400() {
     assert_eq!(snap.components.len(), 8);
     assert_eq!(count_with(&snap, Severity::Operational), 7);
     let builds = component(&snap, "5342bc9420974b775d000008/582c71876fb4f24615000489");
-    assert_eq!(builds.name, "Docker Hub Automated Builds");
-    assert_eq!(builds.group, "AWS");
+    assert_eq!(builds.name(), "Docker Hub Automated Builds");
+    assert_eq!(builds.group(), "AWS");
     assert_eq!(builds.status, Severity::PartialOutage);
     assert_eq!(snap.incidents.len(), 1);
     let inc = &snap.incidents[0];
@@ -141,7 +141,7 @@ fn gitlab_security_issue_600_is_major_outage() {
         "5b36e06c633e9004b3d624ad", // CI/CD
     ] {
         let c = component(&snap, &format!("{id}/5b36e11140e76c04b7220a31"));
-        assert_eq!(c.status, Severity::MajorOutage, "{}", c.name);
+        assert_eq!(c.status, Severity::MajorOutage, "{}", c.name());
     }
     assert_eq!(snap.incidents.len(), 1);
     assert_eq!(snap.incidents[0].impact, Impact::Critical);
@@ -165,10 +165,10 @@ fn one_series_per_component_and_container() {
           {"_id":"m1","datetime_planned_start":"2030-01-02T00:00:00Z"},
           {"_id":"m2","datetime_planned_start":"2030-01-01T00:00:00.000Z"}]}}}"#;
     let snap = parse(body, &cfg()).expect("parses");
-    let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     assert_eq!(ids, ["c1/eu", "c1/us", "c2", "c3"]);
     assert_eq!(component(&snap, "c1/us").status, Severity::Degraded);
-    assert_eq!(component(&snap, "c1/us").group, "US");
+    assert_eq!(component(&snap, "c1/us").group(), "US");
     assert_eq!(component(&snap, "c2").status, Severity::Operational);
     assert_eq!(component(&snap, "c3").status, Severity::Unknown);
     assert_eq!(unknown(&snap, "component_status"), 1);
@@ -182,7 +182,7 @@ fn filter_and_cap() {
     let mut c = cfg();
     c.components = filter(&["^Docker Hub"], &["Registry"]);
     let snap = parse(&fixture(DOCKER), &c).expect("parses");
-    let names: Vec<&str> = snap.components.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = snap.components.iter().map(|c| c.name()).collect();
     assert_eq!(names, ["Docker Hub Web", "Docker Hub Automated Builds"]);
 
     let mut c = cfg();

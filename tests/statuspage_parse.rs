@@ -80,7 +80,7 @@ fn count_codes(snap: &StatusSnapshot) -> HashMap<i64, usize> {
 fn component<'a>(snap: &'a StatusSnapshot, id: &str) -> &'a upstream_exporter::probe::Component {
     snap.components
         .iter()
-        .find(|c| c.id == id)
+        .find(|c| c.id() == id)
         .unwrap_or_else(|| panic!("component {id} not exported"))
 }
 
@@ -178,17 +178,17 @@ fn every_real_fixture_exports_exactly_its_non_group_rows() {
         );
         assert_eq!(snap.components_capped, 0, "{name}");
 
-        let ids: HashSet<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+        let ids: HashSet<&str> = snap.components.iter().map(|c| c.id()).collect();
         assert_eq!(ids.len(), snap.components.len(), "{name}: duplicate ids");
 
         for (c, (id, word, group)) in snap.components.iter().zip(&expected.rows) {
-            assert_eq!(&c.id, id, "{name}: body order");
+            assert_eq!(&c.id(), id, "{name}: body order");
             assert_eq!(
                 c.status.code(),
                 expected_code(word),
                 "{name}: {id} is {word}"
             );
-            assert_eq!(&c.group, group, "{name}: group label of {id}");
+            assert_eq!(&c.group(), group, "{name}: group label of {id}");
         }
         assert!(
             snap.unknown_values.is_empty(),
@@ -223,10 +223,10 @@ fn github_with_problem_actions_partial_outage() {
     let snap = parse_fixture("github-components-with-problem.json");
     assert_eq!(snap.components.len(), 10);
     let actions = component(&snap, "br0l2tvcx85d");
-    assert_eq!(actions.name, "GitHub Actions");
+    assert_eq!(actions.name(), "GitHub Actions");
     assert_eq!(actions.status, Severity::PartialOutage);
     assert_eq!(actions.status.code(), 4);
-    assert_eq!(actions.group, "");
+    assert_eq!(actions.group(), "");
     // components.json has no indicator: page = worst component.
     assert_eq!(snap.page.code(), 4);
     assert!(snap.incidents.is_empty());
@@ -245,8 +245,11 @@ fn coinbase_partial_outages_and_maintenance() {
     assert_eq!(codes.get(&4), Some(&2));
     assert_eq!(codes.get(&2), Some(&1));
     assert_eq!(codes.get(&1), Some(&133));
-    assert!(snap.components.iter().all(|c| c.id != "574f73dm7f5h"));
-    assert_eq!(component(&snap, "t5cf13g9yx1h").group, "Digital Currencies");
+    assert!(snap.components.iter().all(|c| c.id() != "574f73dm7f5h"));
+    assert_eq!(
+        component(&snap, "t5cf13g9yx1h").group(),
+        "Digital Currencies"
+    );
     assert_eq!(snap.page.code(), 4);
 }
 
@@ -260,7 +263,7 @@ fn qualys_major_outage_and_maintenance() {
     assert_eq!(codes.get(&5), Some(&1));
     assert_eq!(codes.get(&2), Some(&4));
     assert_eq!(codes.get(&1), Some(&254));
-    assert_eq!(component(&snap, "2pz4b2l3ptdz").group, "EU Platform 1");
+    assert_eq!(component(&snap, "2pz4b2l3ptdz").group(), "EU Platform 1");
     assert_eq!(snap.page, Severity::MajorOutage);
 }
 
@@ -288,16 +291,12 @@ fn duo_big_page_groups_and_duplicate_names() {
         .filter_map(|c| c["id"].as_str())
         .collect();
     assert_eq!(group_ids.len(), 69);
-    assert!(
-        snap.components
-            .iter()
-            .all(|c| !group_ids.contains(c.id.as_str()))
-    );
+    assert!(snap.components.iter().all(|c| !group_ids.contains(c.id())));
 
     // Duplicate names are all present, one series per id.
     let mut by_name: HashMap<&str, usize> = HashMap::new();
     for c in &snap.components {
-        *by_name.entry(c.name.as_str()).or_insert(0) += 1;
+        *by_name.entry(c.name()).or_insert(0) += 1;
     }
     for name in [
         "Core Authentication Service",
@@ -313,9 +312,9 @@ fn duo_big_page_groups_and_duplicate_names() {
 
     // Child → group label via group_id (and the group row's `components` list).
     let child = component(&snap, "dlwh21dj4237");
-    assert_eq!(child.name, "Core Authentication Service");
-    assert_eq!(child.group, "DUO18");
-    assert_eq!(component(&snap, "j39205r7wpc7").group, "Duo Support");
+    assert_eq!(child.name(), "Core Authentication Service");
+    assert_eq!(child.group(), "DUO18");
+    assert_eq!(component(&snap, "j39205r7wpc7").group(), "Duo Support");
 }
 
 #[test]
@@ -501,7 +500,7 @@ fn incident_io_style_body() {
     let snap = parse_str(body).expect("incident.io body parses");
     assert_eq!(snap.page, Severity::PartialOutage);
     assert_eq!(snap.components.len(), 3);
-    assert!(snap.components.iter().all(|c| c.group.is_empty()));
+    assert!(snap.components.iter().all(|c| c.group().is_empty()));
     assert_eq!(component(&snap, "01A").status, Severity::PartialOutage);
     assert_eq!(snap.incidents.len(), 1);
     assert_eq!(snap.incidents[0].impact, Impact::Major);
@@ -633,25 +632,25 @@ fn lenient_items_strings_numbers_duplicates() {
     )
     .expect("lenient body parses");
 
-    let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     assert_eq!(
         ids,
         ["c1", "c2", "7", "lonely"],
         "group row, id-less and dup rows dropped"
     );
     assert_eq!(
-        component(&snap, "c1").name,
+        component(&snap, "c1").name(),
         "API",
         "first row of a duplicated id wins"
     );
     assert_eq!(
-        component(&snap, "c1").group,
+        component(&snap, "c1").group(),
         "Europe",
         "via the group's components list"
     );
-    assert_eq!(component(&snap, "c2").group, "Europe", "via group_id");
+    assert_eq!(component(&snap, "c2").group(), "Europe", "via group_id");
     assert_eq!(component(&snap, "c2").status, Severity::Operational);
-    assert_eq!(component(&snap, "lonely").name, "lonely");
+    assert_eq!(component(&snap, "lonely").name(), "lonely");
     assert_eq!(component(&snap, "lonely").status, Severity::Unknown);
     assert_eq!(unknown(&snap, "component_status"), 1);
     assert_eq!(
@@ -683,10 +682,10 @@ fn group_without_flag_found_by_group_id() {
         ]}"#,
     )
     .expect("ok");
-    let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     assert_eq!(ids, ["child", "dangling"]);
-    assert_eq!(component(&snap, "child").group, "US");
-    assert_eq!(component(&snap, "dangling").group, "");
+    assert_eq!(component(&snap, "child").group(), "US");
+    assert_eq!(component(&snap, "dangling").group(), "");
 }
 
 // ---------------------------------------------------------------------------
@@ -700,16 +699,16 @@ fn exclude_by_name_regex_drops_github_pseudo_component() {
     assert!(
         snap.components
             .iter()
-            .all(|c| !c.name.starts_with("Visit "))
+            .all(|c| !c.name().starts_with("Visit "))
     );
-    assert!(snap.components.iter().all(|c| c.id != "0l2p9nhqnxpd"));
+    assert!(snap.components.iter().all(|c| c.id() != "0l2p9nhqnxpd"));
 }
 
 #[test]
 fn include_and_exclude_by_exact_id() {
     let body = fixture("github-components-with-problem.json");
     let only = parse(&body, &cfg_with(&["br0l2tvcx85d"], &[], 1000)).expect("ok");
-    let ids: Vec<&str> = only.components.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = only.components.iter().map(|c| c.id()).collect();
     assert_eq!(ids, ["br0l2tvcx85d"]);
     assert_eq!(only.page, Severity::PartialOutage);
 
@@ -727,7 +726,7 @@ fn include_by_name_regex() {
     let body = fixture("duo-components.json");
     let snap = parse(&body, &cfg_with(&["^Admin Panel$"], &[], 1000)).expect("ok");
     assert_eq!(snap.components.len(), 68);
-    assert!(snap.components.iter().all(|c| c.name == "Admin Panel"));
+    assert!(snap.components.iter().all(|c| c.name() == "Admin Panel"));
 }
 
 #[test]

@@ -1688,7 +1688,7 @@ impl Ctx<'_> {
 
     fn statuspage(
         &mut self,
-        block: &Spanned<Option<RawStatuspage>>,
+        block: &Spanned<Option<Box<RawStatuspage>>>,
         label: &str,
     ) -> Option<(StatuspageConfig, Option<(Secret, Pos)>)> {
         let Some(raw) = &block.value else {

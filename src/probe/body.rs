@@ -415,11 +415,11 @@ pub fn finish_components(
     let mut kept: Vec<Component> = Vec::with_capacity(all.len().min(max));
     let mut worst = Severity::Unknown;
     for component in all {
-        if seen.contains(&component.id) {
+        if seen.contains(component.id()) {
             continue;
         }
-        seen.insert(component.id.clone());
-        if !filter.allows(&component.id, &component.name) {
+        seen.insert(component.id().to_owned());
+        if !filter.allows(component.id(), component.name()) {
             continue;
         }
         worst = Severity::worst([worst, component.status]);

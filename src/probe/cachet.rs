@@ -276,20 +276,15 @@ pub fn build(
             .and_then(|g| group_names.get(g.as_ref()))
             .cloned()
             .unwrap_or_default();
-        snap.components.push(Component {
-            name: text(row.get("name"))
-                .unwrap_or_else(|| id.clone())
-                .into_owned(),
-            id: id.into_owned(),
-            group,
-            status,
-        });
+        let name = text(row.get("name")).unwrap_or_else(|| id.clone());
+        snap.components
+            .push(Component::new(&id, &name, &group, status));
     }
     // Every component's status (before filtering; first row of an id wins)
     // for incident impacts.
     let mut status_by_id: HashMap<String, Severity> = HashMap::with_capacity(snap.components.len());
     for c in &snap.components {
-        status_by_id.entry(c.id.clone()).or_insert(c.status);
+        status_by_id.entry(c.id().to_owned()).or_insert(c.status);
     }
     let worst = finish_components(&mut snap, &cfg.components, cfg.max_components);
     snap.page = worst;

@@ -180,12 +180,7 @@ pub fn parse(body: &[u8], cfg: &GoogleCloudConfig) -> Result<StatusSnapshot, Pro
 
     snap.components = products
         .into_iter()
-        .map(|(title, status)| Component {
-            id: title.clone(),
-            name: title,
-            group: String::new(),
-            status,
-        })
+        .map(|(title, status)| Component::new(&title, &title, "", status))
         .collect();
     let worst = finish_components(&mut snap, &cfg.components, cfg.max_components);
     snap.page = worst.max(Severity::Operational);

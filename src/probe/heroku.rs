@@ -101,12 +101,8 @@ pub fn parse(body: &[u8], cfg: &HerokuConfig) -> Result<StatusSnapshot, ProbeErr
                 Severity::Unknown
             }
         };
-        snap.components.push(Component {
-            id: name.to_string(),
-            name: name.into_owned(),
-            group: String::new(),
-            status,
-        });
+        snap.components
+            .push(Component::new(&name, &name, "", status));
     }
     snap.page = finish_components(&mut snap, &cfg.components, cfg.max_components);
 

@@ -286,12 +286,10 @@ fn collect_components(rows: &[Value], snap: &mut StatusSnapshot) {
                 Severity::Unknown
             }
         };
-        snap.components.push(Component {
-            name: text(row.get("name")).map_or_else(|| id.clone(), |s| s.into_owned()),
-            id,
-            group,
-            status,
-        });
+        let name = text(row.get("name"));
+        let name = name.as_deref().unwrap_or(&id);
+        snap.components
+            .push(Component::new(&id, name, &group, status));
     }
 }
 

@@ -124,14 +124,9 @@ pub fn parse(body: &[u8], cfg: &SalesforceConfig) -> Result<StatusSnapshot, Prob
         if cfg.components.allows(key, key) {
             allowed.push((row, status));
         }
-        snap.components.push(Component {
-            id: key.to_owned(),
-            name: key.to_owned(),
-            group: text(row.get("environment"))
-                .unwrap_or_default()
-                .into_owned(),
-            status,
-        });
+        let environment = text(row.get("environment")).unwrap_or_default();
+        snap.components
+            .push(Component::new(key, key, &environment, status));
     }
     snap.page = finish_components(&mut snap, &cfg.components, cfg.max_components);
 

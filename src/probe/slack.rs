@@ -163,11 +163,8 @@ pub fn parse(body: &[u8], cfg: &SlackConfig) -> Result<StatusSnapshot, ProbeErro
 
     snap.components = services
         .into_iter()
-        .map(|(id, name, severity)| Component {
-            id,
-            name,
-            group: String::new(),
-            status: severity.unwrap_or(Severity::Operational),
+        .map(|(id, name, severity)| {
+            Component::new(&id, &name, "", severity.unwrap_or(Severity::Operational))
         })
         .collect();
     let worst = finish_components(&mut snap, &cfg.components, cfg.max_components);

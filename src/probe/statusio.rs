@@ -152,22 +152,18 @@ fn components(rows: &[Value], snap: &mut StatusSnapshot) {
                 continue;
             };
             let status = severity_of(container, snap);
-            snap.components.push(Component {
-                id: format!("{id}/{cid}"),
-                name: name.to_string(),
-                group: text(container.get("name")).unwrap_or_default().into_owned(),
+            let container_name = text(container.get("name")).unwrap_or_default();
+            snap.components.push(Component::new(
+                &format!("{id}/{cid}"),
+                &name,
+                &container_name,
                 status,
-            });
+            ));
             exported_one = true;
         }
         if !exported_one {
             let status = severity_of(row, snap);
-            snap.components.push(Component {
-                id: id.into_owned(),
-                name: name.into_owned(),
-                group: String::new(),
-                status,
-            });
+            snap.components.push(Component::new(&id, &name, "", status));
         }
     }
 }

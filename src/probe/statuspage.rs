@@ -239,12 +239,8 @@ fn components(s: &RawSummary<'_>, cfg: &StatuspageConfig, snap: &mut StatusSnaps
             .and_then(|g| rows.get(g))
             .map(|(gid, grow)| grow.name.as_str().unwrap_or(gid))
             .unwrap_or("");
-        snap.components.push(Component {
-            id: (*id).to_owned(),
-            name: name.to_owned(),
-            group: group.to_owned(),
-            status,
-        });
+        snap.components
+            .push(Component::new(id, name, group, status));
     }
     worst
 }

@@ -76,9 +76,9 @@ pub fn context<'a>(target: &'a TargetConfig, hosts: &'a HostLimits) -> ProbeCont
 pub fn component<'a>(snap: &'a StatusSnapshot, id: &str) -> &'a Component {
     snap.components
         .iter()
-        .find(|c| c.id == id)
+        .find(|c| c.id() == id)
         .unwrap_or_else(|| {
-            let ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+            let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
             panic!("no component {id:?}; have {ids:?}")
         })
 }
@@ -101,7 +101,7 @@ pub fn unknown(snap: &StatusSnapshot, field: &str) -> u64 {
 
 /// Every component id is unique.
 pub fn assert_unique_ids(snap: &StatusSnapshot) {
-    let mut ids: Vec<&str> = snap.components.iter().map(|c| c.id.as_str()).collect();
+    let mut ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
     ids.sort_unstable();
     let before = ids.len();
     ids.dedup();

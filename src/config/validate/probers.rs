@@ -161,7 +161,7 @@ impl Ctx<'_> {
     pub(super) fn vendor(
         &mut self,
         kind: ProberKind,
-        block: &Spanned<Option<RawVendor>>,
+        block: &Spanned<Option<Box<RawVendor>>>,
         label: &str,
     ) -> Option<ProberOut> {
         let (url, components, max) = match &block.value {
@@ -215,7 +215,7 @@ impl Ctx<'_> {
 
     pub(super) fn statusio(
         &mut self,
-        block: &Spanned<Option<RawStatusio>>,
+        block: &Spanned<Option<Box<RawStatusio>>>,
         label: &str,
     ) -> Option<ProberOut> {
         let example = "write `statusio: { page_id: 533c6539221ae15e3f000031 }` (Docker's page)";
@@ -261,7 +261,7 @@ impl Ctx<'_> {
 
     pub(super) fn google_cloud(
         &mut self,
-        block: &Spanned<Option<RawGoogleCloud>>,
+        block: &Spanned<Option<Box<RawGoogleCloud>>>,
         label: &str,
     ) -> Option<ProberOut> {
         let (url, products, components, max) = match &block.value {
@@ -314,7 +314,7 @@ impl Ctx<'_> {
 
     pub(super) fn http(
         &mut self,
-        block: &Spanned<Option<RawHttp>>,
+        block: &Spanned<Option<Box<RawHttp>>>,
         label: &str,
     ) -> Option<ProberOut> {
         let what = "the URL to check (like `https://api.example.com/healthz`)";
@@ -451,7 +451,7 @@ impl Ctx<'_> {
 
     pub(super) fn json(
         &mut self,
-        block: &Spanned<Option<RawJson>>,
+        block: &Spanned<Option<Box<RawJson>>>,
         label: &str,
         static_labels: &[&str],
     ) -> Option<ProberOut> {
