@@ -28,6 +28,13 @@ pub const MAX_REDIRECTS: usize = 5;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle keep-alive connections are closed after this.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle keep-alive connections kept per host. A host normally sees at most
+/// `per_host_concurrency` (default 4) probes at once; a burst (a stalled
+/// scheduler catching up, many targets on one host with the limit lifted)
+/// can open hundreds, and each idle one holds its buffers (~10-20 KB) for
+/// `POOL_IDLE_TIMEOUT`. Past this many, a connection is closed when its
+/// answer is read.
+const POOL_MAX_IDLE_PER_HOST: usize = 32;
 
 /// A URL for labels and logs: scheme, host, port and path only. Userinfo
 /// and query string are dropped, since either may carry credentials.
@@ -147,6 +154,7 @@ impl HttpClients {
             .gzip(true)
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
             .tcp_nodelay(true)
             .redirect(redirect)
             .tls_info(true)

@@ -434,10 +434,10 @@ pub fn finish_components(
 }
 
 /// A successful status probe.
-pub fn success(http_status: u16, snapshot: impl Into<Arc<StatusSnapshot>>) -> ProbeSuccess {
+pub fn success(http_status: u16, snapshot: Arc<StatusSnapshot>) -> ProbeSuccess {
     ProbeSuccess {
         http_status,
-        output: ProbeOutput::Status(snapshot.into()),
+        output: ProbeOutput::Status(snapshot),
     }
 }
 

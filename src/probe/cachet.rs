@@ -215,7 +215,7 @@ pub async fn probe(ctx: &ProbeContext<'_>, cfg: &CachetConfig) -> Result<ProbeSu
         .map_or(0.0, |d| d.as_secs_f64());
     Ok(success(
         status,
-        build(&components, &groups, &incidents, cfg, now),
+        build(&components, &groups, &incidents, cfg, now).shared(),
     ))
 }
 

@@ -112,7 +112,7 @@ pub async fn probe(
     let components = ctx.get(&cfg.components_url()).await?;
     let snapshot = parse(&summary.body, &components.body, cfg)
         .map_err(|e| e.with_status(components.status))?;
-    Ok(success(components.status, snapshot))
+    Ok(success(components.status, snapshot.shared()))
 }
 
 /// Parse a `summary.json` body and a `components.json` body. Never panics.

@@ -343,6 +343,17 @@ pub struct StatusSnapshot {
 }
 
 impl StatusSnapshot {
+    /// The finished snapshot, ready to publish: its lists trimmed to their
+    /// length (parsers push into them, and a `Vec` grown by doubling holds
+    /// 20 components in room for 32; the snapshot lives until the next
+    /// change of the page, one per target), behind an `Arc`.
+    pub fn shared(mut self) -> Arc<StatusSnapshot> {
+        self.components.shrink_to_fit();
+        self.incidents.shrink_to_fit();
+        self.unknown_values.shrink_to_fit();
+        Arc::new(self)
+    }
+
     /// Record one unknown enum value of `field`.
     pub fn count_unknown(&mut self, field: &'static str) {
         match self.unknown_values.iter_mut().find(|(f, _)| *f == field) {
@@ -402,7 +413,9 @@ impl ProbeContext<'_> {
         if let Some(snapshot) = fetched.reused::<StatusSnapshot>() {
             return Ok(body::success(fetched.status, snapshot));
         }
-        let snapshot = Arc::new(parse(&fetched.body).map_err(|e| e.with_status(fetched.status))?);
+        let snapshot = parse(&fetched.body)
+            .map_err(|e| e.with_status(fetched.status))?
+            .shared();
         fetched.memoize(snapshot.clone());
         Ok(body::success(fetched.status, snapshot))
     }
