@@ -87,7 +87,7 @@ class Goals(unittest.TestCase):
     @staticmethod
     def row(system, n, us, saturated=False):
         return {"system": system, "n": n, "exporter_us_per_probe": us, "total_us_per_probe": us * 1.5,
-                "probes_per_s": n / 5, "on_time_pct": 100.0, "saturated": saturated}
+                "probes_per_s": n / 5, "on_time_pct": 100.0, "saturated": saturated, "failures": 0}
 
     def cpu_goal(self, rows):
         return compare.goals({"rows": rows})[0]
@@ -104,6 +104,14 @@ class Goals(unittest.TestCase):
         goal, figure, verdict = self.cpu_goal(rows)
         self.assertEqual(verdict, "FAIL", figure)  # 150 / 1400 > 0.1, though 150 / 3500 < 0.1
         self.assertIn("its figure at 1,000", figure)
+
+
+    def test_saturated_means_too_few_probes_or_too_many_failures(self):
+        self.assertFalse(compare.saturated(1000, 1000, 0))
+        self.assertFalse(compare.saturated(950, 1000, 9))
+        self.assertTrue(compare.saturated(899, 1000, 0))
+        self.assertTrue(compare.saturated(970, 1000, 14_536))
+        self.assertTrue(compare.saturated(0, 1000, 0))
 
 
 class Helpers(unittest.TestCase):

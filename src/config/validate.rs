@@ -135,6 +135,22 @@ fn parse_yaml(text: &str) -> Result<RawConfig, ConfigIssue> {
     serde_saphyr::from_str_with_options::<RawConfig>(text, options).map_err(|e| yaml_issue(&e))
 }
 
+/// The most a `*_file` (a token, a password, a header value, a request
+/// body) may hold. Read with this bound so a path such as `/dev/zero` or a
+/// log file named by mistake is an error, not a process out of memory.
+pub(crate) const MAX_SECRET_FILE: u64 = 1024 * 1024;
+
+/// The whole content of `path` if it holds at most `limit` bytes, `None`
+/// if it holds more (only `limit + 1` bytes are ever read).
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut content = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut content)?;
+    Ok((content.len() as u64 <= limit).then_some(content))
+}
+
 /// A localizer that leaves the position out of messages (we print it as
 /// `path:line:column:` ourselves).
 struct NoLocationSuffix;
@@ -1562,8 +1578,20 @@ impl Ctx<'_> {
     fn read_secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<String> {
         let text = self.text(file)?;
         let path = self.resolve(&text);
-        let content = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let content = match read_bounded(&path, MAX_SECRET_FILE) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                self.error(
+                    pos(file),
+                    format!(
+                        "`{key}` `{}` is larger than {} KiB: point it at the file that \
+                         holds just the value",
+                        shown(&path.display().to_string()),
+                        MAX_SECRET_FILE / 1024
+                    ),
+                );
+                return None;
+            }
             Err(e) => {
                 self.error(
                     pos(file),
@@ -1933,6 +1961,31 @@ mod tests {
         // Expanded values are not expanded again.
         let env2 = |_: &str| Ok("${TOKEN}".to_owned());
         assert_eq!(expand_env("${A}", &env2), Ok("${TOKEN}".to_owned()));
+    }
+
+    #[test]
+    fn secret_files_are_read_with_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; MAX_SECRET_FILE as usize + 1]).unwrap();
+        let exact = dir.path().join("exact");
+        std::fs::write(&exact, vec![b'a'; MAX_SECRET_FILE as usize]).unwrap();
+        assert!(read_bounded(&big, MAX_SECRET_FILE).unwrap().is_none());
+        assert_eq!(
+            read_bounded(&exact, MAX_SECRET_FILE)
+                .unwrap()
+                .map(|c| c.len()),
+            Some(MAX_SECRET_FILE as usize)
+        );
+        // An endless file ends the read at the bound, with a clear error.
+        for path in [big.to_str().unwrap(), "/dev/zero"] {
+            let yaml = format!(
+                "targets:\n  - name: a\n    bearer_token_file: {path}\n    statuspage: {{url: https://a.example}}\n"
+            );
+            let err = load(yaml.as_bytes(), &dir.path().join("x.yaml")).unwrap_err();
+            assert_eq!((err.issues()[0].line, err.issues()[0].column), (3, 24));
+            assert!(err.to_string().contains("is larger than 1024 KiB"), "{err}");
+        }
     }
 
     #[test]
