@@ -223,11 +223,7 @@ impl<'a> Writer<'a> {
     /// pairs in order, then the target's static labels. Counters get
     /// `_total`, infos `_info`.
     pub fn sample(&mut self, target: &TargetLabels, labels: &[(&str, &str)], value: Value) {
-        if self.aborted {
-            return;
-        }
-        self.line(self.sample_suffix(), None, target, labels, true, value);
-        self.maybe_flush();
+        self.sample_escaping(target, labels, true, value);
     }
 
     /// [`Writer::sample`] for label values the caller knows need no
@@ -235,10 +231,20 @@ impl<'a> Writer<'a> {
     /// [`label_needs_escaping`]), so the scrape does not look again.
     pub fn sample_plain(&mut self, target: &TargetLabels, labels: &[(&str, &str)], value: Value) {
         debug_assert!(labels.iter().all(|(_, v)| !label_needs_escaping(v)));
+        self.sample_escaping(target, labels, false, value);
+    }
+
+    fn sample_escaping(
+        &mut self,
+        target: &TargetLabels,
+        labels: &[(&str, &str)],
+        escape: bool,
+        value: Value,
+    ) {
         if self.aborted {
             return;
         }
-        self.line(self.sample_suffix(), None, target, labels, false, value);
+        self.line(self.sample_suffix(), None, target, labels, escape, value);
         self.maybe_flush();
     }
 
