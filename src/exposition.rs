@@ -14,10 +14,9 @@
 //!
 //! The small families of the exporter itself stay on `prometheus-client`.
 //!
-//! A [`Writer`] can stream: given a chunk size and a sink, it hands the
-//! sink each full chunk (cut where no family's descriptor is left waiting
-//! for a first sample), so a scrape's memory is a few chunks, not the whole
-//! 40 MB body.
+//! A [`Writer`] also writes one piece of a family (some of its samples,
+//! no descriptor: [`Writer::resume`]), which is how [`crate::render`]
+//! spreads one scrape over every core.
 
 use crate::metrics::Format;
 
@@ -57,18 +56,9 @@ impl From<u64> for Value {
     }
 }
 
-/// Where a streaming [`Writer`] sends full chunks; `false` means the
-/// receiver is gone (the client hung up) and writing stops.
-pub type Sink<'a> = &'a mut dyn FnMut(Vec<u8>) -> bool;
-
-/// The exposition being written, in one growing buffer (or streamed in
-/// chunks to a [`Sink`]).
-pub struct Writer<'a> {
+/// The exposition being written, in one growing buffer.
+pub struct Writer {
     out: Vec<u8>,
-    /// Streaming: chunk size and where chunks go.
-    stream: Option<(usize, Sink<'a>)>,
-    /// The sink refused a chunk: everything else is skipped.
-    aborted: bool,
     format: Format,
     /// Where the open family's descriptor lines begin, and where its
     /// samples would begin; equal ends mean the family is still empty.
@@ -80,81 +70,44 @@ pub struct Writer<'a> {
     kind: Kind,
 }
 
-impl<'a> Writer<'a> {
-    pub fn new(format: Format, capacity: usize) -> Writer<'a> {
+impl Writer {
+    pub fn new(format: Format, capacity: usize) -> Writer {
+        Writer::with_buffer(format, Vec::with_capacity(capacity))
+    }
+
+    /// A writer appending to `out` (what it holds is kept).
+    pub fn with_buffer(format: Format, out: Vec<u8>) -> Writer {
         Writer {
-            out: Vec::with_capacity(capacity),
-            stream: None,
-            aborted: false,
+            family_start: out.len(),
+            samples_start: out.len(),
+            out,
             format,
-            family_start: 0,
-            samples_start: 0,
             name: "",
             owned_name: String::new(),
             kind: Kind::Gauge,
         }
     }
 
-    /// A writer that hands `sink` chunks of about `chunk` bytes.
-    pub fn streaming(format: Format, chunk: usize, sink: Sink<'a>) -> Writer<'a> {
-        let mut w = Writer::new(format, chunk + chunk / 4);
-        w.stream = Some((chunk.max(1), sink));
-        w
+    /// The descriptor lines (`# HELP`, `# TYPE`) of a family, alone.
+    pub fn descriptor(format: Format, name: &str, help: &str, kind: Kind, out: &mut Vec<u8>) {
+        let mut w = Writer::with_buffer(format, std::mem::take(out));
+        w.family_named(name, help, kind);
+        // Taken out before `finish` would drop the still-empty family.
+        *out = w.out;
+    }
+
+    /// Go on with samples of a family whose descriptor is written
+    /// elsewhere: nothing is written until the first sample.
+    pub fn resume(&mut self, name: &str, kind: Kind) {
+        self.close_family();
+        self.name = "";
+        self.owned_name.clear();
+        self.owned_name.push_str(name);
+        self.kind = kind;
     }
 
     pub fn format(&self) -> Format {
         self.format
-    }
-
-    /// Whether the sink hung up (nothing more will be written).
-    pub fn aborted(&self) -> bool {
-        self.aborted
-    }
-
-    /// Streaming: send what is ready once a chunk's worth has accumulated.
-    /// A family still waiting for its first sample keeps its descriptor
-    /// lines back (they may yet be dropped).
-    fn maybe_flush(&mut self) {
-        let Some((chunk, _)) = &self.stream else {
-            return;
-        };
-        if self.out.len() < *chunk {
-            return;
-        }
-        let cut = if self.out.len() > self.samples_start {
-            self.out.len()
-        } else {
-            self.family_start
-        };
-        self.send_upto(cut);
-    }
-
-    fn send_upto(&mut self, cut: usize) {
-        if cut == 0 || self.aborted {
-            return;
-        }
-        let Some((chunk, sink)) = &mut self.stream else {
-            return;
-        };
-        let mut rest = Vec::with_capacity(*chunk + *chunk / 4);
-        rest.extend_from_slice(&self.out[cut..]);
-        let ready = std::mem::replace(&mut self.out, rest);
-        let mut ready = ready;
-        ready.truncate(cut);
-        if !sink(ready) {
-            self.aborted = true;
-            self.out.clear();
-        }
-        self.family_start = self.family_start.saturating_sub(cut);
-        self.samples_start = self.samples_start.saturating_sub(cut);
-    }
-
-    /// Append bytes written by another encoder (already in this format).
-    pub fn raw(&mut self, bytes: &[u8]) {
-        self.close_family();
-        self.out.extend_from_slice(bytes);
-        self.family_start = self.out.len();
-        self.samples_start = self.out.len();
     }
 
     /// Open a family; the previous one is closed (and dropped if empty).
@@ -241,11 +194,7 @@ impl<'a> Writer<'a> {
         escape: bool,
         value: Value,
     ) {
-        if self.aborted {
-            return;
-        }
         self.line(self.sample_suffix(), None, target, labels, escape, value);
-        self.maybe_flush();
     }
 
     /// Counters' samples are `<name>_total`, infos' `<name>_info`.
@@ -268,9 +217,6 @@ impl<'a> Writer<'a> {
         sum: f64,
         count: u64,
     ) {
-        if self.aborted {
-            return;
-        }
         let mut cumulative = 0u64;
         for (le, n) in buckets {
             cumulative = cumulative.saturating_add(*n);
@@ -285,7 +231,6 @@ impl<'a> Writer<'a> {
         }
         self.line(b"_sum", None, target, labels, true, Value::Float(sum));
         self.line(b"_count", None, target, labels, true, Value::from(count));
-        self.maybe_flush();
     }
 
     /// `<name><suffix>{le="…",target="…",<labels>,<static labels>} <value>`:
@@ -349,18 +294,11 @@ impl<'a> Writer<'a> {
         push_escaped(&mut self.out, help, self.format == Format::Text);
     }
 
-    /// The finished exposition (`# EOF` added for OpenMetrics); when
-    /// streaming, the last chunk is sent and the result is empty.
+    /// What was written; a family left without samples leaves nothing.
+    /// (OpenMetrics' closing `# EOF` is the caller's: a writer may hold
+    /// only a piece of the exposition.)
     pub fn finish(mut self) -> Vec<u8> {
         self.close_family();
-        if self.format == Format::OpenMetrics && !self.aborted {
-            self.out.extend_from_slice(b"# EOF\n");
-        }
-        if self.stream.is_some() {
-            let all = self.out.len();
-            self.send_upto(all);
-            return Vec::new();
-        }
         self.out
     }
 }
@@ -481,7 +419,7 @@ mod tests {
         assert_eq!(
             render(Format::OpenMetrics, write),
             "# HELP up_probes Probes run.\n# TYPE up_probes counter\nup_probes_total{target=\"a\"} 3\n\
-             # HELP up_target Facts.\n# TYPE up_target info\nup_target_info{target=\"a\",team=\"x\"} 1\n# EOF\n"
+             # HELP up_target Facts.\n# TYPE up_target info\nup_target_info{target=\"a\",team=\"x\"} 1\n"
         );
     }
 
@@ -589,56 +527,29 @@ mod tests {
     }
 
     #[test]
-    fn streaming_gives_the_same_bytes_and_never_splits_off_an_empty_family() {
-        let write = |w: &mut Writer| {
-            for f in 0..50 {
-                let name: &'static str = ["fa", "fb", "fc"][f % 3];
-                w.family(name, "Help.", Kind::Gauge);
-                // Every third family stays empty and must vanish.
-                for i in 0..(f % 3) * 7 {
-                    w.sample(
-                        &TargetLabels::none(),
-                        &[("target", &format!("t{i}"))],
-                        Value::Int(i as i64),
-                    );
-                }
+    fn a_family_written_in_pieces_reads_as_one() {
+        let target = TargetLabels::new("a", &[]);
+        let whole = render(Format::Text, |w| {
+            w.family("m", "M.", Kind::Counter);
+            for i in 0..4 {
+                w.sample(&target, &[], Value::Int(i));
             }
-        };
-        for format in [Format::Text, Format::OpenMetrics] {
-            let whole = render(format, write);
-            let mut chunks: Vec<Vec<u8>> = Vec::new();
-            let mut sink = |c: Vec<u8>| {
-                chunks.push(c);
-                true
-            };
-            let mut w = Writer::streaming(format, 64, &mut sink);
-            write(&mut w);
-            assert!(w.finish().is_empty());
-            assert!(chunks.len() > 10);
-            assert_eq!(String::from_utf8(chunks.concat()).unwrap(), whole);
-            assert!(!whole.contains("# TYPE fa gauge"), "empty family left");
+        });
+        let mut pieces = Vec::new();
+        Writer::descriptor(Format::Text, "m", "M.", Kind::Counter, &mut pieces);
+        for part in [0..2, 2..2, 2..4] {
+            let mut w = Writer::with_buffer(Format::Text, std::mem::take(&mut pieces));
+            w.resume("m", Kind::Counter);
+            for i in part {
+                w.sample(&target, &[], Value::Int(i));
+            }
+            pieces = w.finish();
         }
-    }
-
-    #[test]
-    fn streaming_stops_when_the_sink_hangs_up() {
-        let mut calls = 0;
-        let mut sink = |_: Vec<u8>| {
-            calls += 1;
-            false
-        };
-        let mut w = Writer::streaming(Format::Text, 16, &mut sink);
-        w.family("m", "M.", Kind::Gauge);
-        for i in 0..1000 {
-            w.sample(
-                &TargetLabels::none(),
-                &[("i", &i.to_string())],
-                Value::Int(i),
-            );
-        }
-        assert!(w.aborted());
-        w.finish();
-        assert_eq!(calls, 1);
+        assert_eq!(String::from_utf8(pieces).unwrap(), whole);
+        // A piece without samples is empty, descriptor and all.
+        let mut w = Writer::new(Format::Text, 0);
+        w.resume("m", Kind::Counter);
+        assert!(w.finish().is_empty());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod probe;
 pub mod probe_cmd;
 pub mod process;
+pub mod render;
 pub mod retry;
 pub mod runner;
 pub mod server;

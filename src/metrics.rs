@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
@@ -18,11 +18,13 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::config::ProberConfig;
-use crate::exposition::{Kind, Sink, TargetLabels, Value, Writer};
+use crate::exposition::{Kind, TargetLabels, Value, Writer};
 use crate::probe::json::{JsonRule, MetricKind, RuleSamples};
 use crate::probe::{HttpSnapshot, Impact, Reason};
 use crate::shard::Shard;
-use crate::state::{ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now};
+use crate::state::{
+    DURATION_BUCKET_LABELS, ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now,
+};
 
 /// Content type of the Prometheus text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -126,8 +128,6 @@ pub const RUSTC: &str = env!("UPSTREAM_EXPORTER_RUSTC");
 pub struct Metrics {
     registry: Registry,
     targets: SharedTargets,
-    /// Size of the last exposition, to allocate the next one once.
-    last_size: AtomicUsize,
 }
 
 impl Metrics {
@@ -138,43 +138,41 @@ impl Metrics {
             targets: targets.clone(),
         }));
         registry.register_collector(Box::new(ProcessCollector));
-        Metrics {
-            registry,
-            targets,
-            last_size: AtomicUsize::new(0),
-        }
+        Metrics { registry, targets }
     }
 
     /// Render every family in `format` into one buffer.
     pub fn render_bytes(&self, format: Format) -> Vec<u8> {
-        // The last size plus a margin: one allocation, no regrowth.
-        let estimate = self.last_size.load(Ordering::Relaxed);
-        let mut w = Writer::new(format, estimate + estimate / 8 + 4096);
-        self.write(&mut w);
-        let out = w.finish();
-        self.last_size.store(out.len(), Ordering::Relaxed);
+        let mut out = Vec::new();
+        self.render_to(format, false, &mut |chunk| {
+            out.extend_from_slice(&chunk);
+            true
+        });
         out
     }
 
-    /// Render every family in `format`, handing `sink` chunks of about
-    /// `chunk` bytes as they are ready (the `/metrics` response streams
-    /// them, so a scrape of 10,000 targets never holds its whole body).
-    /// Stops early if `sink` returns false.
-    pub fn render_to(&self, format: Format, chunk: usize, sink: Sink<'_>) {
-        let mut w = Writer::streaming(format, chunk, sink);
-        self.write(&mut w);
-        w.finish();
-    }
-
-    fn write(&self, w: &mut Writer<'_>) {
+    /// Render every family in `format`, gzip-compressed if `gzip`, on
+    /// every core (see [`crate::render`]), handing `sink` chunks as they
+    /// are ready: the `/metrics` response streams them, so a scrape of
+    /// 10,000 targets never holds its whole body. Stops early if `sink`
+    /// returns false.
+    pub fn render_to(&self, format: Format, gzip: bool, sink: &mut dyn FnMut(Vec<u8>) -> bool) {
         let mut own = String::with_capacity(4096);
         if prometheus_client::encoding::text::encode(&mut own, &self.registry).is_err() {
             // Encoding into a String only fails on a formatting bug; serve what we have.
             tracing::error!("encoding /metrics failed");
         }
-        let own = finish_exposition(&own, w.format());
-        w.raw(own.strip_suffix("# EOF\n").unwrap_or(&own).as_bytes());
-        write_targets(w, &self.targets.load(), unix_now());
+        let own = finish_exposition(&own, format);
+        let head = own.strip_suffix("# EOF\n").unwrap_or(&own);
+        let tail: &[u8] = match format {
+            Format::OpenMetrics => b"# EOF\n",
+            Format::Text => b"",
+        };
+        let set = self.targets.load();
+        let loaded = load(&set, unix_now());
+        let exposition = Exposition::new(format, &loaded);
+        let workers = crate::render::workers_for(exposition.units.len());
+        crate::render::render(&exposition, head.as_bytes(), tail, gzip, workers, sink);
     }
 
     /// [`Metrics::render_bytes`] as a `String` (tests, tools).
@@ -268,13 +266,14 @@ impl Loaded<'_> {
     fn labels(&self) -> &TargetLabels {
         &self.target.labels
     }
+
+    fn ran(&self) -> bool {
+        self.record.last_run.is_some()
+    }
 }
 
-/// Every per-target family, family by family (the formats require a
-/// family's samples to be contiguous), straight into `w`.
-fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
-    let loaded: Vec<Loaded<'_>> = set
-        .targets
+fn load(set: &TargetSet, now: f64) -> Vec<Loaded<'_>> {
+    set.targets
         .iter()
         .map(|t| {
             let record = t.record.load_full();
@@ -287,206 +286,369 @@ fn write_targets(w: &mut Writer, set: &TargetSet, now: f64) {
                 fresh,
             }
         })
-        .collect();
-    let ran = || loaded.iter().filter(|l| l.record.last_run.is_some());
+        .collect()
+}
 
-    w.family(
-        "upstream_target",
-        "Static facts about a configured target.",
-        Kind::Info,
-    );
-    for l in &loaded {
-        let t = l.target;
-        let labels = [
-            ("prober", t.config.kind().as_str()),
-            ("url", t.display_url.as_str()),
-        ];
-        w.sample(l.labels(), &labels, Value::Int(1));
+/// Lines per unit of rendering work (see [`crate::render`]): ~40 KB.
+const UNIT_LINES: usize = 512;
+
+/// How one item (a target, or a `json` family's member) writes its
+/// samples of a family.
+type WriteItem<'a> = Box<dyn Fn(&mut Writer, usize) + Sync + 'a>;
+
+/// One per-target metric family: its descriptor and its items.
+struct FamilyJob<'a> {
+    name: &'a str,
+    help: &'a str,
+    kind: Kind,
+    items: usize,
+    /// About how many lines an item writes, to size units of work.
+    lines_per_item: usize,
+    write: WriteItem<'a>,
+}
+
+/// A family with one item per target.
+fn per_target<'a>(
+    loaded: &'a [Loaded<'a>],
+    (name, help, kind): (&'static str, &'static str, Kind),
+    lines_per_item: usize,
+    write: impl Fn(&mut Writer, &Loaded<'a>) + Sync + 'a,
+) -> FamilyJob<'a> {
+    FamilyJob {
+        name,
+        help,
+        kind,
+        items: loaded.len(),
+        lines_per_item,
+        write: Box::new(move |w, i| write(w, &loaded[i])),
     }
-    w.family(
-        "upstream_probe_success",
-        "1 if the target's last probe succeeded. Refreshed every probe interval, not on scrape.",
-        Kind::Gauge,
-    );
-    for l in ran() {
-        w.sample(l.labels(), &[], Value::Int(i64::from(l.record.success)));
-    }
-    w.family(
-        "upstream_probe_duration_seconds",
-        "Wall time of each probe, retries included.",
-        Kind::Histogram,
-    );
-    for l in &loaded {
-        let (sum, count, buckets) = l.target.duration.read();
-        w.histogram(l.labels(), &[], &buckets, sum, count);
-    }
-    w.family("upstream_probes", "Probes run.", Kind::Counter);
-    for l in &loaded {
-        let n = l.target.probes_total.load(Ordering::Relaxed);
-        w.sample(l.labels(), &[], Value::from(n));
-    }
-    w.family(
-        "upstream_probe_failures",
-        "Failed probes by reason (timeout, dns, connect, tls, http_status, redirect, too_large, decode, schema, rate_limited, expectation, other); a reason appears once it has occurred.",
-        Kind::Counter,
-    );
-    for l in &loaded {
-        for reason in Reason::ALL {
-            let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
-            if n > 0 {
-                let labels = [("reason", reason.as_str())];
-                w.sample(l.labels(), &labels, Value::from(n));
+}
+
+/// The per-target part of `/metrics`, family by family (the formats
+/// require a family's samples to be contiguous), cut into units that
+/// [`crate::render`] renders on every core.
+struct Exposition<'a> {
+    format: Format,
+    jobs: Vec<FamilyJob<'a>>,
+    /// (job, first item, end item) of each unit, in output order.
+    units: Vec<(u32, u32, u32)>,
+}
+
+impl<'a> Exposition<'a> {
+    fn new(format: Format, loaded: &'a [Loaded<'a>]) -> Exposition<'a> {
+        let mut jobs = target_families(loaded);
+        jobs.extend(status_families(loaded));
+        jobs.push(per_target(
+            loaded,
+            (
+                "upstream_unknown_values",
+                "Values the exporter did not recognise (mapped to 0 unknown), by field.",
+                Kind::Counter,
+            ),
+            1,
+            |w, l| {
+                for (field, n) in l.target.unknown_values() {
+                    let labels = [("field", field.as_str())];
+                    w.sample(l.labels(), &labels, Value::from(n));
+                }
+            },
+        ));
+        jobs.extend(tls_families(loaded));
+        jobs.extend(json_families(loaded));
+        let mut units = Vec::new();
+        for (j, job) in jobs.iter().enumerate() {
+            let per_unit = (UNIT_LINES / job.lines_per_item.max(1)).max(1);
+            let mut start = 0;
+            while start < job.items {
+                let end = (start + per_unit).min(job.items);
+                units.push((fit_u32(j), fit_u32(start), fit_u32(end)));
+                start = end;
             }
         }
-    }
-    w.family(
-        "upstream_probe_last_run_timestamp_seconds",
-        "Unix time the last probe ended.",
-        Kind::Gauge,
-    );
-    for l in ran() {
-        let v = Value::number(l.record.last_run.unwrap_or(0.0));
-        w.sample(l.labels(), &[], v);
-    }
-    w.family(
-        "upstream_probe_last_success_timestamp_seconds",
-        "Unix time of the last successful probe, 0 if none yet; the age of the status series.",
-        Kind::Gauge,
-    );
-    for l in ran() {
-        let v = Value::number(l.record.last_success.unwrap_or(0.0));
-        w.sample(l.labels(), &[], v);
-    }
-    w.family(
-        "upstream_http_status_code",
-        "HTTP status of the last answer, 0 if none arrived.",
-        Kind::Gauge,
-    );
-    for l in ran() {
-        let v = Value::Int(i64::from(l.record.http_status));
-        w.sample(l.labels(), &[], v);
-    }
-    write_status_families(w, &loaded);
-    w.family(
-        "upstream_unknown_values",
-        "Values the exporter did not recognise (mapped to 0 unknown), by field.",
-        Kind::Counter,
-    );
-    for l in &loaded {
-        for (field, n) in l.target.unknown_values() {
-            let labels = [("field", field.as_str())];
-            w.sample(l.labels(), &labels, Value::from(n));
+        Exposition {
+            format,
+            jobs,
+            units,
         }
     }
-    write_tls_families(w, &loaded);
-    write_json_families(w, &loaded);
+}
+
+fn fit_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl crate::render::Source for Exposition<'_> {
+    fn units(&self) -> usize {
+        self.units.len()
+    }
+
+    fn group(&self, unit: usize) -> usize {
+        self.units[unit].0 as usize
+    }
+
+    fn preamble(&self, group: usize, out: &mut Vec<u8>) {
+        let job = &self.jobs[group];
+        Writer::descriptor(self.format, job.name, job.help, job.kind, out);
+    }
+
+    fn render(&self, unit: usize, out: &mut Vec<u8>) {
+        let (j, start, end) = self.units[unit];
+        let job = &self.jobs[j as usize];
+        let mut w = Writer::with_buffer(self.format, std::mem::take(out));
+        w.resume(job.name, job.kind);
+        for item in start as usize..end as usize {
+            (job.write)(&mut w, item);
+        }
+        *out = w.finish();
+    }
+}
+
+/// What every target has: facts, probe outcome, counters, timings.
+fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
+    let last = |get: fn(&ProbeRecord) -> Value| {
+        move |w: &mut Writer, l: &Loaded<'_>| {
+            if l.ran() {
+                w.sample(l.labels(), &[], get(&l.record));
+            }
+        }
+    };
+    vec![
+        per_target(
+            loaded,
+            (
+                "upstream_target",
+                "Static facts about a configured target.",
+                Kind::Info,
+            ),
+            1,
+            |w, l| {
+                let t = l.target;
+                let labels = [
+                    ("prober", t.config.kind().as_str()),
+                    ("url", t.display_url.as_str()),
+                ];
+                w.sample(l.labels(), &labels, Value::Int(1));
+            },
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_probe_success",
+                "1 if the target's last probe succeeded. Refreshed every probe interval, not on scrape.",
+                Kind::Gauge,
+            ),
+            1,
+            last(|r| Value::Int(i64::from(r.success))),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_probe_duration_seconds",
+                "Wall time of each probe, retries included.",
+                Kind::Histogram,
+            ),
+            DURATION_BUCKET_LABELS.len() + 2,
+            |w, l| {
+                let (sum, count, buckets) = l.target.duration.read();
+                w.histogram(l.labels(), &[], &buckets, sum, count);
+            },
+        ),
+        per_target(
+            loaded,
+            ("upstream_probes", "Probes run.", Kind::Counter),
+            1,
+            |w, l| {
+                let n = l.target.probes_total.load(Ordering::Relaxed);
+                w.sample(l.labels(), &[], Value::from(n));
+            },
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_probe_failures",
+                "Failed probes by reason (timeout, dns, connect, tls, http_status, redirect, too_large, decode, schema, rate_limited, expectation, other); a reason appears once it has occurred.",
+                Kind::Counter,
+            ),
+            1,
+            |w, l| {
+                for reason in Reason::ALL {
+                    let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
+                    if n > 0 {
+                        let labels = [("reason", reason.as_str())];
+                        w.sample(l.labels(), &labels, Value::from(n));
+                    }
+                }
+            },
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_probe_last_run_timestamp_seconds",
+                "Unix time the last probe ended.",
+                Kind::Gauge,
+            ),
+            1,
+            last(|r| Value::number(r.last_run.unwrap_or(0.0))),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_probe_last_success_timestamp_seconds",
+                "Unix time of the last successful probe, 0 if none yet; the age of the status series.",
+                Kind::Gauge,
+            ),
+            1,
+            last(|r| Value::number(r.last_success.unwrap_or(0.0))),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_http_status_code",
+                "HTTP status of the last answer, 0 if none arrived.",
+                Kind::Gauge,
+            ),
+            1,
+            last(|r| Value::Int(i64::from(r.http_status))),
+        ),
+    ]
 }
 
 /// Status-page families: only targets with a fresh (not stale) snapshot.
-fn write_status_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
-    let fresh = || {
-        loaded
-            .iter()
-            .filter_map(|l| l.status.as_deref().map(|s| (l, s)))
+fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
+    use crate::probe::StatusSnapshot;
+    let fresh = |write: fn(&mut Writer, &TargetLabels, &StatusSnapshot)| {
+        move |w: &mut Writer, l: &Loaded<'_>| {
+            if let Some(s) = l.status.as_deref() {
+                write(w, l.labels(), s);
+            }
+        }
     };
-    w.family("upstream_page_status_code", HELP_PAGE_STATUS, Kind::Gauge);
-    for (l, s) in fresh() {
-        w.sample(l.labels(), &[], Value::Int(s.page.code()));
-    }
-    w.family(
-        "upstream_component_status_code",
-        "Component status on the same scale as upstream_page_status_code.",
-        Kind::Gauge,
-    );
-    for (l, s) in fresh() {
-        for c in &s.components {
-            let labels = [
-                ("component_id", c.id()),
-                ("component", c.name()),
-                ("group", c.group()),
-            ];
-            let value = Value::Int(c.status.code());
-            if c.is_plain() {
-                w.sample_plain(l.labels(), &labels, value);
-            } else {
-                w.sample(l.labels(), &labels, value);
-            }
-        }
-    }
-    w.family(
-        "upstream_incidents_open",
-        "Open incidents by impact.",
-        Kind::Gauge,
-    );
-    for (l, s) in fresh() {
-        for impact in Impact::ALL {
-            let n = s.incidents.iter().filter(|i| i.impact == impact).count();
-            let labels = [("impact", impact.as_str())];
-            w.sample(l.labels(), &labels, Value::from(n as u64));
-        }
-    }
-    w.family(
-        "upstream_incident",
-        "One series per open incident; gone when it is resolved.",
-        Kind::Info,
-    );
-    for (l, s) in fresh() {
-        for i in &s.incidents {
-            let labels = [
-                ("incident_id", i.id.as_str()),
-                ("name", i.name.as_str()),
-                ("impact", i.impact.as_str()),
-                ("status", i.status.as_str()),
-            ];
-            w.sample(l.labels(), &labels, Value::Int(1));
-        }
-    }
-    w.family(
-        "upstream_incident_started_timestamp_seconds",
-        "Unix time an open incident started.",
-        Kind::Gauge,
-    );
-    for (l, s) in fresh() {
-        for i in &s.incidents {
-            if let Some(started) = i.started {
-                let labels = [("incident_id", i.id.as_str())];
-                w.sample(l.labels(), &labels, Value::number(started));
-            }
-        }
-    }
-    w.family(
-        "upstream_maintenances_active",
-        "Maintenances the provider says are in progress.",
-        Kind::Gauge,
-    );
-    for (l, s) in fresh() {
-        let v = Value::Int(i64::from(s.maintenances_active));
-        w.sample(l.labels(), &[], v);
-    }
-    w.family(
-        "upstream_maintenance_next_start_timestamp_seconds",
-        "Unix time the earliest scheduled maintenance starts; absent when none is scheduled.",
-        Kind::Gauge,
-    );
-    for (l, s) in fresh() {
-        if let Some(start) = s.next_maintenance_start {
-            w.sample(l.labels(), &[], Value::number(start));
-        }
-    }
+    // Lines per target of the lists, on average, to size units.
+    let with_status = loaded.iter().filter(|l| l.status.is_some()).count().max(1);
+    let average = |count: fn(&StatusSnapshot) -> usize| {
+        let total: usize = loaded
+            .iter()
+            .filter_map(|l| l.status.as_deref().map(count))
+            .sum();
+        total.div_ceil(with_status).max(1)
+    };
+    vec![
+        per_target(
+            loaded,
+            ("upstream_page_status_code", HELP_PAGE_STATUS, Kind::Gauge),
+            1,
+            fresh(|w, t, s| w.sample(t, &[], Value::Int(s.page.code()))),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_component_status_code",
+                "Component status on the same scale as upstream_page_status_code.",
+                Kind::Gauge,
+            ),
+            average(|s| s.components.len()),
+            fresh(|w, t, s| {
+                for c in &s.components {
+                    let labels = [
+                        ("component_id", c.id()),
+                        ("component", c.name()),
+                        ("group", c.group()),
+                    ];
+                    let value = Value::Int(c.status.code());
+                    if c.is_plain() {
+                        w.sample_plain(t, &labels, value);
+                    } else {
+                        w.sample(t, &labels, value);
+                    }
+                }
+            }),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_incidents_open",
+                "Open incidents by impact.",
+                Kind::Gauge,
+            ),
+            Impact::ALL.len(),
+            fresh(|w, t, s| {
+                for impact in Impact::ALL {
+                    let n = s.incidents.iter().filter(|i| i.impact == impact).count();
+                    let labels = [("impact", impact.as_str())];
+                    w.sample(t, &labels, Value::from(n as u64));
+                }
+            }),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_incident",
+                "One series per open incident; gone when it is resolved.",
+                Kind::Info,
+            ),
+            average(|s| s.incidents.len()),
+            fresh(|w, t, s| {
+                for i in &s.incidents {
+                    let labels = [
+                        ("incident_id", i.id.as_str()),
+                        ("name", i.name.as_str()),
+                        ("impact", i.impact.as_str()),
+                        ("status", i.status.as_str()),
+                    ];
+                    w.sample(t, &labels, Value::Int(1));
+                }
+            }),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_incident_started_timestamp_seconds",
+                "Unix time an open incident started.",
+                Kind::Gauge,
+            ),
+            average(|s| s.incidents.len()),
+            fresh(|w, t, s| {
+                for i in &s.incidents {
+                    if let Some(started) = i.started {
+                        let labels = [("incident_id", i.id.as_str())];
+                        w.sample(t, &labels, Value::number(started));
+                    }
+                }
+            }),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_maintenances_active",
+                "Maintenances the provider says are in progress.",
+                Kind::Gauge,
+            ),
+            1,
+            fresh(|w, t, s| w.sample(t, &[], Value::Int(i64::from(s.maintenances_active)))),
+        ),
+        per_target(
+            loaded,
+            (
+                "upstream_maintenance_next_start_timestamp_seconds",
+                "Unix time the earliest scheduled maintenance starts; absent when none is scheduled.",
+                Kind::Gauge,
+            ),
+            1,
+            fresh(|w, t, s| {
+                if let Some(start) = s.next_maintenance_start {
+                    w.sample(t, &[], Value::number(start));
+                }
+            }),
+        ),
+    ]
 }
 
 const HELP_PAGE_STATUS: &str = "Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage. Refreshed every probe interval, not on scrape.";
 
 /// `http` prober: TLS expiry of the last success, until stale.
-fn write_tls_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
-    let tls = || {
-        loaded
-            .iter()
-            .filter(|l| l.fresh)
-            .filter_map(|l| l.record.http.map(|h| (l, h)))
-    };
+fn tls_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
     type Expiry = fn(&HttpSnapshot) -> Option<f64>;
-    let families: [(&'static str, &str, Expiry); 2] = [
+    let families: [(&'static str, &'static str, Expiry); 2] = [
         (
             "upstream_tls_cert_not_after_timestamp_seconds",
             "Unix time the server's leaf certificate expires (http prober, HTTPS).",
@@ -498,28 +660,29 @@ fn write_tls_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
             |h| h.tls_chain_earliest_not_after,
         ),
     ];
-    for (name, help, field) in families {
-        w.family(name, help, Kind::Gauge);
-        for (l, h) in tls() {
-            if let Some(t) = field(&h) {
-                w.sample(l.labels(), &[], Value::number(t));
-            }
-        }
-    }
+    families
+        .into_iter()
+        .map(|(name, help, field)| {
+            per_target(loaded, (name, help, Kind::Gauge), 1, move |w, l| {
+                let expiry = l.record.http.as_ref().filter(|_| l.fresh).and_then(field);
+                if let Some(t) = expiry {
+                    w.sample(l.labels(), &[], Value::number(t));
+                }
+            })
+        })
+        .collect()
 }
 
-/// One family of `json` rules: its first rule (name, help, type) and every
-/// (target, rule, samples) writing to it.
-type JsonFamily<'a> = (
-    &'a JsonRule,
-    Vec<(&'a Loaded<'a>, &'a JsonRule, &'a RuleSamples)>,
-);
+/// One member of a `json` family: a target, one of its rules writing to
+/// the family, and that rule's samples.
+type JsonMember<'a> = (&'a Loaded<'a>, &'a JsonRule, &'a RuleSamples);
 
 /// `json` prober: the user's metric families, across targets, sorted by
 /// name; rules sharing a name (in one target or across targets) are one
-/// family. Config validation guarantees one type per name.
-fn write_json_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
-    let mut families: std::collections::BTreeMap<&str, JsonFamily<'_>> =
+/// family, whose items are its members. Config validation guarantees one
+/// type per name.
+fn json_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
+    let mut families: std::collections::BTreeMap<&str, (&JsonRule, Vec<JsonMember<'a>>)> =
         std::collections::BTreeMap::new();
     for l in loaded.iter().filter(|l| l.fresh) {
         let (ProberConfig::Json(cfg), Some(snap)) = (&l.target.config.prober, &l.record.json)
@@ -534,26 +697,37 @@ fn write_json_families(w: &mut Writer, loaded: &[Loaded<'_>]) {
                 .push((l, rule, samples));
         }
     }
-    let mut labels: Vec<(&str, &str)> = Vec::new();
-    for (name, (first, members)) in families {
-        let kind = match first.kind {
-            MetricKind::Gauge => Kind::Gauge,
-            MetricKind::Counter => Kind::Counter,
-        };
-        w.family_named(name, &first.help, kind);
-        for (l, rule, samples) in members {
-            for sample in &samples.samples {
-                labels.clear();
-                labels.extend(
-                    rule.labels
-                        .iter()
-                        .zip(&sample.labels)
-                        .map(|((name, _), value)| (name.as_str(), value.as_str())),
-                );
-                w.sample(l.labels(), &labels, Value::number(sample.value));
+    families
+        .into_iter()
+        .map(|(name, (first, members))| {
+            let kind = match first.kind {
+                MetricKind::Gauge => Kind::Gauge,
+                MetricKind::Counter => Kind::Counter,
+            };
+            let samples: usize = members.iter().map(|(_, _, s)| s.samples.len()).sum();
+            FamilyJob {
+                name,
+                help: &first.help,
+                kind,
+                items: members.len(),
+                lines_per_item: samples.div_ceil(members.len().max(1)).max(1),
+                write: Box::new(move |w, i| {
+                    let (l, rule, samples) = members[i];
+                    let mut labels: Vec<(&str, &str)> = Vec::with_capacity(rule.labels.len());
+                    for sample in &samples.samples {
+                        labels.clear();
+                        labels.extend(
+                            rule.labels
+                                .iter()
+                                .zip(&sample.labels)
+                                .map(|((name, _), value)| (name.as_str(), value.as_str())),
+                        );
+                        w.sample(l.labels(), &labels, Value::number(sample.value));
+                    }
+                }),
             }
-        }
-    }
+        })
+        .collect()
 }
 
 #[derive(Debug)]

@@ -14,7 +14,6 @@
 //! its config file.
 
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -303,38 +302,16 @@ fn metrics(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
         .unwrap_or_else(|_| internal_error())
 }
 
-/// Bytes per streamed `/metrics` chunk: large enough that per-chunk costs
-/// vanish (a 41 MB body is ~650 chunks), small enough that a scrape holds a
-/// few hundred KB, not 40 MB. Chunks are allocated on the renderer's
-/// blocking thread, whose allocator arena keeps what it freed: at 256 KB
-/// the chunks in flight left ~5 MB resident after scrapes of 10,000
-/// targets.
-const METRICS_CHUNK: usize = 64 * 1024;
-
-/// The `/metrics` body, rendered on a blocking thread and streamed chunk
-/// by chunk (gzip-compressed on the way when asked), with a bounded queue:
-/// a slow scraper slows the rendering instead of growing a buffer, and a
-/// scraper that hangs up stops it.
+/// The `/metrics` body, rendered (and gzip-compressed when asked) on
+/// blocking threads, every core at once (see [`crate::render`]), and
+/// streamed chunk by chunk through a bounded queue: a slow scraper slows
+/// the rendering instead of growing a buffer, and a scraper that hangs up
+/// stops it.
 fn stream_metrics(state: Arc<AppState>, format: Format, gzip: bool) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     tokio::task::spawn_blocking(move || {
-        let mut send = |chunk: Vec<u8>| chunk.is_empty() || tx.blocking_send(chunk.into()).is_ok();
-        if gzip {
-            // Fast level: scrapes are frequent and higher levels save little.
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            let mut compress = |chunk: Vec<u8>| {
-                encoder.write_all(&chunk).is_ok() && send(std::mem::take(encoder.get_mut()))
-            };
-            state
-                .metrics
-                .render_to(format, METRICS_CHUNK, &mut compress);
-            if let Ok(tail) = encoder.finish() {
-                send(tail);
-            }
-        } else {
-            state.metrics.render_to(format, METRICS_CHUNK, &mut send);
-        }
+        let mut send = |chunk: Vec<u8>| tx.blocking_send(chunk.into()).is_ok();
+        state.metrics.render_to(format, gzip, &mut send);
     });
     let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
