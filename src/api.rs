@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use serde_json::{Value, json};
 
-use crate::probe::{Component, Incident, Severity, StatusSnapshot};
+use crate::probe::packed::ComponentRef;
+use crate::probe::{Incident, Severity, StatusSnapshot};
 use crate::state::{HistoryEntry, TargetSet, TargetState, unix_now};
 
 /// Where the one-target route starts; the rest of the path is the name.
@@ -97,7 +98,7 @@ impl Serialize for TargetView<'_> {
         o.serialize_field("error", &r.error.as_ref().map(|e| e.message.as_str()))?;
         o.serialize_field("page_status", &status.map(|s| s.page.as_str()))?;
         o.serialize_field("page_status_code", &status.map(|s| s.page.code()))?;
-        o.serialize_field("components", &status.map(|s| s.components.len()))?;
+        o.serialize_field("components", &status.map(|s| s.component_count()))?;
         o.serialize_field(
             "components_not_operational",
             &status.map(|s| {
@@ -157,8 +158,8 @@ struct ComponentView<'a> {
     status_code: i64,
 }
 
-impl<'a> From<&'a Component> for ComponentView<'a> {
-    fn from(c: &'a Component) -> Self {
+impl<'a> From<ComponentRef<'a>> for ComponentView<'a> {
+    fn from(c: ComponentRef<'a>) -> Self {
         ComponentView {
             id: c.id(),
             name: c.name(),
@@ -215,10 +216,9 @@ impl<'a> From<&'a HistoryEntry> for HistoryView<'a> {
 
 /// The components of a snapshot that are not operational, worst first
 /// (page order within one severity). Shared by the API and the board.
-pub fn not_operational(snapshot: &StatusSnapshot) -> Vec<&Component> {
-    let mut out: Vec<&Component> = snapshot
-        .components
-        .iter()
+pub fn not_operational(snapshot: &StatusSnapshot) -> Vec<ComponentRef<'_>> {
+    let mut out: Vec<ComponentRef<'_>> = snapshot
+        .each_component()
         .filter(|c| c.status != Severity::Operational)
         .collect();
     out.sort_by_key(|c| std::cmp::Reverse(c.status));

@@ -331,7 +331,7 @@ fn badges(page: &mut Page, card: &Card<'_>) {
 /// incidents and maintenance.
 fn status_details(page: &mut Page, status: &StatusSnapshot, now: f64) {
     let troubled = not_operational(status);
-    let operational = status.components.len() - troubled.len();
+    let operational = status.component_count() - troubled.len();
     if !troubled.is_empty() {
         page.raw("<h3>Components not operational</h3><ul>");
         for c in troubled.iter().take(MAX_COMPONENTS_LISTED) {
@@ -355,10 +355,10 @@ fn status_details(page: &mut Page, status: &StatusSnapshot, now: f64) {
         }
         page.raw("</ul>");
     }
-    if !status.components.is_empty() {
+    if status.component_count() > 0 {
         page.fmt(format_args!(
             "<p class=\"more\">{operational} of {} components operational</p>",
-            status.components.len()
+            status.component_count()
         ));
     }
     if !status.incidents.is_empty() {

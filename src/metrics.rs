@@ -289,8 +289,8 @@ fn load(set: &TargetSet, now: f64) -> Vec<Loaded<'_>> {
         .collect()
 }
 
-/// Lines per unit of rendering work (see [`crate::render`]): ~40 KB.
-const UNIT_LINES: usize = 512;
+/// Lines per unit of rendering work (see [`crate::render`]): ~90 KB.
+const UNIT_LINES: usize = 1024;
 
 /// How one item (a target, or a `json` family's member) writes its
 /// samples of a family.
@@ -546,9 +546,9 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 "Component status on the same scale as upstream_page_status_code.",
                 Kind::Gauge,
             ),
-            average(|s| s.components.len()),
+            average(|s| s.component_count()),
             fresh(|w, t, s| {
-                for c in &s.components {
+                for c in s.each_component() {
                     let labels = [
                         ("component_id", c.id()),
                         ("component", c.name()),

@@ -334,11 +334,10 @@ impl Row {
             status,
             components: snapshot.as_ref().map(|s| {
                 let down = s
-                    .components
-                    .iter()
+                    .each_component()
                     .filter(|c| c.status != Severity::Operational)
                     .count();
-                (down, s.components.len())
+                (down, s.component_count())
             }),
             incidents: snapshot.as_ref().map(|s| s.incidents.len()),
             latency: record.duration,

@@ -481,7 +481,7 @@ pub fn publish(
                         // Capped means exactly max_components were kept.
                         tracing::warn!(
                             target = %name,
-                            max_components = snapshot.components.len(),
+                            max_components = snapshot.component_count(),
                             dropped = snapshot.components_capped,
                             "component series capped by max_components; raise it or filter with components.include/exclude"
                         );
@@ -544,8 +544,8 @@ fn check_against_previous(
     let had_components = previous
         .status
         .as_ref()
-        .is_some_and(|s| !s.components.is_empty());
-    if had_components && snapshot.components.is_empty() {
+        .is_some_and(|s| s.component_count() > 0);
+    if had_components && snapshot.component_count() == 0 {
         return Err(ProbeError::new(
             Reason::Schema,
             "the page listed components before and now lists none",

@@ -225,7 +225,7 @@ async fn gzip_within_the_limit_is_inflated_and_parsed() {
     let upstream_exporter::probe::ProbeOutput::Status(s) = ok.output else {
         panic!("a statuspage probe yields a status snapshot");
     };
-    assert_eq!(s.components.len(), 12);
+    assert_eq!(s.component_count(), 12);
     let req = &server.received_requests().await.unwrap()[0];
     assert!(
         req.headers

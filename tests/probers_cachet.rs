@@ -305,7 +305,7 @@ async fn every_page_is_followed_through_a_real_context() {
     let ok = probe(&ctx, &c).await.expect("probe succeeds");
     assert_eq!(ok.http_status, 200);
     let snap = status_of(ok);
-    assert_eq!(snap.components.len(), 7);
+    assert_eq!(snap.component_count(), 7);
     assert_eq!(snap.page, Severity::Operational);
     assert_eq!(component(&snap, "9").group(), "Canada");
     assert_eq!(component(&snap, "6").group(), "Global");
@@ -326,8 +326,8 @@ async fn no_groups_api_means_empty_group_labels_but_other_errors_fail() {
     let mut c = cfg();
     c.base_url = url(&server.uri());
     let snap = status_of(probe(&ctx, &c).await.expect("probe succeeds"));
-    assert_eq!(snap.components.len(), 7);
-    assert!(snap.components.iter().all(|c| c.group().is_empty()));
+    assert_eq!(snap.component_count(), 7);
+    assert!(snap.each_component().all(|c| c.group().is_empty()));
 
     // Incidents answering 404 is a failure.
     let server = MockServer::start().await;

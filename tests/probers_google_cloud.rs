@@ -256,7 +256,7 @@ async fn served_by_a_local_server() {
     let mut c = cfg(&["Cloud Run"]);
     c.base_url = url(&server.uri());
     let snap = status_of(probe(&ctx, &c).await.expect("probe succeeds"));
-    assert_eq!(snap.components.len(), 1);
+    assert_eq!(snap.component_count(), 1);
     assert_eq!(snap.page, Severity::Operational);
     assert_eq!(
         cfg(&[]).url().as_str(),

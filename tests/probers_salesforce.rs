@@ -190,7 +190,7 @@ async fn served_by_a_local_server() {
     c.base_url = url(&server.uri());
     c.components = filter(&["NA137"], &[]);
     let snap = status_of(probe(&ctx, &c).await.expect("probe succeeds"));
-    assert_eq!(snap.components.len(), 1);
+    assert_eq!(snap.component_count(), 1);
     assert_eq!(snap.page, Severity::Degraded);
     assert_eq!(
         cfg(1).url().as_str(),

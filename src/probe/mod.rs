@@ -12,6 +12,7 @@ pub mod heroku;
 pub mod http_check;
 pub mod instatus;
 pub mod json;
+pub mod packed;
 pub mod salesforce;
 pub mod slack;
 pub mod statusio;
@@ -274,6 +275,11 @@ impl Component {
         self.text.get(..self.id_len as usize).unwrap_or_default()
     }
 
+    /// Bytes of id, name and group together.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     pub fn name(&self) -> &str {
         let start = self.id_len as usize;
         self.text
@@ -328,10 +334,16 @@ pub struct Incident {
 }
 
 /// What a status-page prober extracted from one answer. Immutable once built.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Equal snapshots say the same, packed or not.
+#[derive(Debug, Clone, Default)]
 pub struct StatusSnapshot {
     pub page: Severity,
+    /// The components as a parser builds them; [`StatusSnapshot::shared`]
+    /// moves them into `packed`. Read them with
+    /// [`StatusSnapshot::each_component`], which sees either.
     pub components: Vec<Component>,
+    /// The components of a published snapshot (see [`packed`]).
+    pub packed: packed::ComponentTable,
     pub incidents: Vec<Incident>,
     pub maintenances_active: u32,
     /// Unix seconds of the earliest scheduled maintenance start.
@@ -343,15 +355,48 @@ pub struct StatusSnapshot {
 }
 
 impl StatusSnapshot {
-    /// The finished snapshot, ready to publish: its lists trimmed to their
-    /// length (parsers push into them, and a `Vec` grown by doubling holds
-    /// 20 components in room for 32; the snapshot lives until the next
-    /// change of the page, one per target), behind an `Arc`.
+    /// The finished snapshot, ready to publish: its components packed (see
+    /// [`packed`]) and its lists trimmed to their length (parsers push into
+    /// them, and a `Vec` grown by doubling holds 20 items in room for 32;
+    /// the snapshot lives until the next change of the page, one per
+    /// target), behind an `Arc`.
     pub fn shared(mut self) -> Arc<StatusSnapshot> {
-        self.components.shrink_to_fit();
+        if !self.components.is_empty() {
+            self.packed = packed::ComponentTable::pack(&self.components);
+            self.components = Vec::new();
+        }
         self.incidents.shrink_to_fit();
         self.unknown_values.shrink_to_fit();
         Arc::new(self)
+    }
+
+    /// Everything but how the components are stored.
+    fn same_as(&self, other: &StatusSnapshot) -> bool {
+        self.page == other.page
+            && self.component_count() == other.component_count()
+            && self.each_component().eq(other.each_component())
+            && self.incidents == other.incidents
+            && self.maintenances_active == other.maintenances_active
+            && self.next_maintenance_start == other.next_maintenance_start
+            && self.components_capped == other.components_capped
+            && self.unknown_values == other.unknown_values
+    }
+
+    /// How many components, packed or not.
+    pub fn component_count(&self) -> usize {
+        self.components.len().max(self.packed.len())
+    }
+
+    /// Every component in page order, packed or not.
+    pub fn each_component(&self) -> impl Iterator<Item = packed::ComponentRef<'_>> {
+        let packed = self.components.is_empty();
+        (0..self.component_count()).filter_map(move |i| {
+            if packed {
+                self.packed.get(i)
+            } else {
+                self.components.get(i).map(packed::ComponentRef::from)
+            }
+        })
     }
 
     /// Record one unknown enum value of `field`.
@@ -360,6 +405,12 @@ impl StatusSnapshot {
             Some((_, n)) => *n += 1,
             None => self.unknown_values.push((field, 1)),
         }
+    }
+}
+
+impl PartialEq for StatusSnapshot {
+    fn eq(&self, other: &StatusSnapshot) -> bool {
+        self.same_as(other)
     }
 }
 

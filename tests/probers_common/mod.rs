@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use upstream_exporter::config::{ComponentFilter, Config, Matcher, TargetConfig};
 use upstream_exporter::http::HttpClients;
-use upstream_exporter::probe::{
-    Component, ProbeContext, ProbeOutput, ProbeSuccess, Severity, StatusSnapshot,
-};
+use upstream_exporter::probe::packed::ComponentRef;
+use upstream_exporter::probe::{ProbeContext, ProbeOutput, ProbeSuccess, Severity, StatusSnapshot};
 use upstream_exporter::runner::HostLimits;
 
 /// Bytes of `tests/fixtures/<relative>`.
@@ -73,20 +72,18 @@ pub fn context<'a>(target: &'a TargetConfig, hosts: &'a HostLimits) -> ProbeCont
 }
 
 /// The component with this id (panics with the ids present otherwise).
-pub fn component<'a>(snap: &'a StatusSnapshot, id: &str) -> &'a Component {
-    snap.components
-        .iter()
+pub fn component<'a>(snap: &'a StatusSnapshot, id: &str) -> ComponentRef<'a> {
+    snap.each_component()
         .find(|c| c.id() == id)
         .unwrap_or_else(|| {
-            let ids: Vec<&str> = snap.components.iter().map(|c| c.id()).collect();
+            let ids: Vec<&str> = snap.each_component().map(|c| c.id()).collect();
             panic!("no component {id:?}; have {ids:?}")
         })
 }
 
 /// How many exported components have this severity.
 pub fn count_with(snap: &StatusSnapshot, severity: Severity) -> usize {
-    snap.components
-        .iter()
+    snap.each_component()
         .filter(|c| c.status == severity)
         .count()
 }
