@@ -311,9 +311,7 @@ fn stream_metrics(state: Arc<AppState>, format: Format, gzip: bool) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     tokio::task::spawn_blocking(move || {
         let mut send = |chunk: Vec<u8>| tx.blocking_send(chunk.into()).is_ok();
-        let t = std::time::Instant::now();
         state.metrics.render_to(format, gzip, &mut send);
-        eprintln!("TIMING render_to gzip={gzip} {:?}", t.elapsed());
     });
     let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
