@@ -216,8 +216,7 @@ impl TargetState {
     }
 }
 
-/// One probe's outcome as the history keeps it (32 bytes plus a shared
-/// error text).
+/// One probe's outcome, as [`ProbeHistory::entries`] hands it out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
     /// Unix seconds when the probe ended.
@@ -228,13 +227,32 @@ pub struct HistoryEntry {
     pub http_status: u16,
     /// None for a success.
     pub reason: Option<Reason>,
-    /// Shared with the previous failure when the text is the same, so a
-    /// target failing the same way over and over allocates nothing.
+    /// Shared with the other entries of the same text.
     pub error: Option<Arc<str>>,
 }
 
 impl HistoryEntry {
     pub fn success(&self) -> bool {
+        self.reason.is_none()
+    }
+}
+
+/// One probe's outcome as the history stores it: 16 bytes, the error text
+/// by its index in [`ProbeHistory::texts`]. At 10,000 targets × 20 results
+/// this halves the history's memory (3 MB) against the 32-byte
+/// [`HistoryEntry`].
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    time: f64,
+    duration_seconds: f32,
+    http_status: u16,
+    reason: Option<Reason>,
+    /// 0 for none, else `texts[error - 1]`.
+    error: u8,
+}
+
+impl Slot {
+    fn success(&self) -> bool {
         self.reason.is_none()
     }
 }
@@ -247,15 +265,18 @@ impl HistoryEntry {
 #[derive(Debug, Default)]
 pub struct ProbeHistory {
     /// The last `RECENT` results, oldest first.
-    recent: VecDeque<HistoryEntry>,
+    recent: VecDeque<Slot>,
     /// Failures pushed out of `recent`, oldest first; only as many as are
     /// needed to make up the last `FAILURES` failures together with those
     /// still in `recent`.
-    older_failures: VecDeque<HistoryEntry>,
+    older_failures: VecDeque<Slot>,
     /// Failures currently in `recent`.
     recent_failures: usize,
-    /// The latest failure's text, reused while the text stays the same.
-    last_error: Option<Arc<str>>,
+    /// Error texts the slots point at; the last is the latest failure's,
+    /// reused while the text stays the same, so a target failing the same
+    /// way over and over allocates nothing. Texts no slot uses any more
+    /// are dropped when the list grows past [`ProbeHistory::MAX_TEXTS`].
+    texts: Vec<Arc<str>>,
 }
 
 impl ProbeHistory {
@@ -263,14 +284,17 @@ impl ProbeHistory {
     pub const RECENT: usize = 20;
     /// Failures kept even when older than the last `RECENT` results.
     pub const FAILURES: usize = 10;
+    /// Error texts held before unused ones are dropped (twice the most
+    /// that can be in use, so dropping is rare).
+    const MAX_TEXTS: usize = 2 * (Self::RECENT + Self::FAILURES);
 
     /// Record the outcome held by a just-published `record`.
     pub fn push(&mut self, record: &ProbeRecord) {
-        let error = record.error.as_ref().map(|e| self.shared_text(&e.message));
-        if error.is_some() {
-            self.last_error.clone_from(&error);
-        }
-        self.push_entry(HistoryEntry {
+        let error = match &record.error {
+            Some(e) => self.text_index(&e.message),
+            None => 0,
+        };
+        self.push_slot(Slot {
             time: record.last_run.unwrap_or(0.0),
             duration_seconds: record.duration.as_secs_f32(),
             http_status: record.http_status,
@@ -279,7 +303,7 @@ impl ProbeHistory {
         });
     }
 
-    fn push_entry(&mut self, entry: HistoryEntry) {
+    fn push_slot(&mut self, slot: Slot) {
         if self.recent.capacity() == 0 {
             // One allocation of the final size instead of growing by doubling.
             self.recent.reserve_exact(Self::RECENT);
@@ -292,21 +316,52 @@ impl ProbeHistory {
             self.recent_failures -= 1;
             self.older_failures.push_back(out);
         }
-        if !entry.success() {
+        if !slot.success() {
             self.recent_failures += 1;
         }
-        self.recent.push_back(entry);
+        self.recent.push_back(slot);
         let wanted = Self::FAILURES.saturating_sub(self.recent_failures);
         while self.older_failures.len() > wanted {
             self.older_failures.pop_front();
         }
     }
 
-    /// The previous error text if it equals `message`, else a new one.
-    fn shared_text(&self, message: &str) -> Arc<str> {
-        match &self.last_error {
-            Some(text) if **text == *message => text.clone(),
-            _ => Arc::from(message),
+    /// The index (from 1) of `message` among the texts: the latest text's
+    /// if it is the same, else a new one.
+    fn text_index(&mut self, message: &str) -> u8 {
+        if let Some(last) = self.texts.last()
+            && **last == *message
+        {
+            return u8::try_from(self.texts.len()).unwrap_or(u8::MAX);
+        }
+        if self.texts.len() >= Self::MAX_TEXTS {
+            self.drop_unused_texts();
+        }
+        self.texts.push(Arc::from(message));
+        u8::try_from(self.texts.len()).unwrap_or(u8::MAX)
+    }
+
+    /// Keep only the texts some slot points at (in order), and renumber.
+    fn drop_unused_texts(&mut self) {
+        let mut used = vec![false; self.texts.len()];
+        for slot in self.older_failures.iter().chain(&self.recent) {
+            if let Some(i) = usize::from(slot.error).checked_sub(1) {
+                used[i] = true;
+            }
+        }
+        let mut renumbered = vec![0u8; self.texts.len()];
+        let mut kept = Vec::with_capacity(Self::RECENT + Self::FAILURES);
+        for (i, text) in self.texts.drain(..).enumerate() {
+            if used[i] {
+                kept.push(text);
+                renumbered[i] = u8::try_from(kept.len()).unwrap_or(u8::MAX);
+            }
+        }
+        self.texts = kept;
+        for slot in self.older_failures.iter_mut().chain(self.recent.iter_mut()) {
+            if let Some(i) = usize::from(slot.error).checked_sub(1) {
+                slot.error = renumbered[i];
+            }
         }
     }
 
@@ -315,7 +370,15 @@ impl ProbeHistory {
         self.older_failures
             .iter()
             .chain(self.recent.iter())
-            .cloned()
+            .map(|slot| HistoryEntry {
+                time: slot.time,
+                duration_seconds: slot.duration_seconds,
+                http_status: slot.http_status,
+                reason: slot.reason,
+                error: usize::from(slot.error)
+                    .checked_sub(1)
+                    .and_then(|i| self.texts.get(i).cloned()),
+            })
             .collect()
     }
 }
@@ -415,8 +478,24 @@ mod tests {
     }
 
     #[test]
-    fn history_entries_stay_small() {
-        assert!(std::mem::size_of::<HistoryEntry>() <= 32);
+    fn history_slots_stay_small() {
+        assert!(std::mem::size_of::<Slot>() <= 16);
+    }
+
+    #[test]
+    fn history_keeps_each_entry_its_own_text_however_many_there_were() {
+        let mut h = ProbeHistory::default();
+        // Every failure a new text, with successes between: texts no slot
+        // uses any more are dropped, the rest keep their entries.
+        for i in 0..1_000 {
+            let failed = i % 3 != 0;
+            h.push(&record(i, failed, &format!("error {i}")));
+            assert!(h.texts.len() <= ProbeHistory::MAX_TEXTS);
+        }
+        for e in h.entries() {
+            let expected = (!e.success()).then(|| format!("error {}", e.time as u32));
+            assert_eq!(e.error.as_deref(), expected.as_deref());
+        }
     }
 
     #[test]
