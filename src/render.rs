@@ -61,8 +61,9 @@ pub fn workers_for(units: usize) -> usize {
 }
 
 /// Write `head`, every unit of `source` and `tail` to `sink` in chunks of
-/// about [`CHUNK`] bytes, gzip-compressed when `gzip`. Stops as soon as
-/// `sink` returns false. Returns the body's uncompressed length.
+/// about [`CHUNK`] bytes, gzip-compressed when `gzip`, rendered by
+/// `workers` threads (0: on this one). Stops as soon as `sink` returns
+/// false. Returns the body's uncompressed length.
 pub fn render(
     source: &dyn Source,
     head: &[u8],
@@ -76,12 +77,23 @@ pub fn render(
     let units = source.units();
     let queue = Queue::new(units, workers.max(1) * WINDOW_PER_WORKER);
     std::thread::scope(|scope| {
-        for _ in 0..workers.max(1) {
-            scope.spawn(|| work(source, &queue, gzip));
-        }
+        let spawned = (0..workers)
+            .filter(|_| {
+                std::thread::Builder::new()
+                    .name("metrics-render".into())
+                    .spawn_scoped(scope, || work(source, &queue, gzip))
+                    .is_ok()
+            })
+            .count();
+        // No worker asked for, or no thread to be had: render here.
+        let mut here = (spawned == 0).then(|| Renderer::new(gzip));
         let mut group = None;
         for unit in 0..units {
-            let Some(piece) = queue.take(unit) else {
+            let piece = match &mut here {
+                Some(renderer) => Some(renderer.piece(source, unit)),
+                None => queue.take(unit),
+            };
+            let Some(piece) = piece else {
                 break;
             };
             if piece.len == 0 {
@@ -128,26 +140,44 @@ fn work(source: &dyn Source, queue: &Queue, gzip: bool) {
         }
     }
     let _guard = CancelOnPanic(queue);
-    let mut deflater = gzip.then(Deflater::new);
-    let mut plain = Vec::new();
+    let mut renderer = Renderer::new(gzip);
     while let Some(unit) = queue.next() {
-        plain.clear();
-        source.render(unit, &mut plain);
-        let piece = match &mut deflater {
-            Some(d) => d.piece(&plain),
+        let piece = renderer.piece(source, unit);
+        queue.put(unit, piece);
+    }
+}
+
+/// What one thread needs to turn units into pieces.
+struct Renderer {
+    deflater: Option<Deflater>,
+    plain: Vec<u8>,
+}
+
+impl Renderer {
+    fn new(gzip: bool) -> Renderer {
+        Renderer {
+            deflater: gzip.then(Deflater::new),
+            plain: Vec::new(),
+        }
+    }
+
+    fn piece(&mut self, source: &dyn Source, unit: usize) -> Piece {
+        self.plain.clear();
+        source.render(unit, &mut self.plain);
+        match &mut self.deflater {
+            Some(d) => d.piece(&self.plain),
             None => {
-                let len = plain.len() as u64;
+                let len = self.plain.len() as u64;
                 // Hand the buffer over; the next starts at this one's size.
-                let capacity = plain.capacity();
-                let bytes = std::mem::replace(&mut plain, Vec::with_capacity(capacity));
+                let capacity = self.plain.capacity();
+                let bytes = std::mem::replace(&mut self.plain, Vec::with_capacity(capacity));
                 Piece {
                     bytes,
                     crc: Crc::new(),
                     len,
                 }
             }
-        };
-        queue.put(unit, piece);
+        }
     }
 }
 
@@ -474,7 +504,7 @@ mod tests {
     fn units_come_out_in_order_with_preambles_only_for_groups_with_content() {
         let source = sample();
         let expected = source.expected("# head\n", "# EOF\n");
-        for workers in [1, 2, 3, 8] {
+        for workers in [0, 1, 2, 3, 8] {
             let (chunks, len) = collect(&source, false, workers);
             let body = String::from_utf8(chunks.concat()).unwrap();
             assert_eq!(body, expected, "{workers} workers");
@@ -490,7 +520,7 @@ mod tests {
     fn gzip_pieces_make_one_valid_member() {
         let source = sample();
         let expected = source.expected("# head\n", "# EOF\n");
-        for workers in [1, 2, 4] {
+        for workers in [0, 1, 2, 4] {
             let (chunks, len) = collect(&source, true, workers);
             let gz = chunks.concat();
             assert_eq!(len, expected.len() as u64);
@@ -530,13 +560,15 @@ mod tests {
             groups: vec![vec![2000; 500]],
         };
         for gzip in [false, true] {
-            let mut calls = 0;
-            let mut sink = |_: Vec<u8>| {
-                calls += 1;
-                false
-            };
-            render(&source, b"", b"", gzip, 2, &mut sink);
-            assert_eq!(calls, 1, "gzip {gzip}");
+            for workers in [0, 2] {
+                let mut calls = 0;
+                let mut sink = |_: Vec<u8>| {
+                    calls += 1;
+                    false
+                };
+                render(&source, b"", b"", gzip, workers, &mut sink);
+                assert_eq!(calls, 1, "gzip {gzip}, {workers} workers");
+            }
         }
     }
 }
