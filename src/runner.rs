@@ -346,10 +346,18 @@ async fn target_loop(state: Arc<TargetState>, shared: Arc<Shared>, shutdown: Can
             _ = tokio::time::sleep_until(next) => {}
         }
         // An in-flight probe is not interrupted by shutdown: draining lets it finish.
+        // The global permit first, then the probe: a target waiting for a
+        // permit (the runtime stalled, every slot due at once) holds only
+        // this small future, not the probe's. Shutdown while waiting: no probe.
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            permit = shared.global.clone().acquire_owned() => permit.ok(),
+        };
         // Boxed: the probe's future is large (HTTP client, retries, parsing),
         // and inline it would sit in every idle target's task between
         // probes: ~2.7 KB × 10,000 targets of memory used once per interval.
         let retry_after = Box::pin(probe_once(&state, &shared)).await;
+        drop(permit);
         let now = Instant::now();
         next = next_slot(origin, interval, now);
         if let Some(pause) = retry_after {
@@ -372,10 +380,9 @@ pub fn postponed(origin: Instant, interval: Duration, now: Instant, pause: Durat
     next_slot(origin, interval, just_before.max(now))
 }
 
-/// Run one probe and publish its result. Returns the upstream's
-/// `Retry-After`, if it asked for one.
+/// Run one probe (holding a global permit) and publish its result.
+/// Returns the upstream's `Retry-After`, if it asked for one.
 async fn probe_once(state: &TargetState, shared: &Shared) -> Option<Duration> {
-    let _global = shared.global.clone().acquire_owned().await.ok();
     let started = Instant::now();
     // HTTP checks measure the real answer every time; everything else
     // parses content, which a `304` lets us reuse.
