@@ -64,9 +64,8 @@ pub struct Writer {
     /// samples would begin; equal ends mean the family is still empty.
     family_start: usize,
     samples_start: usize,
-    name: &'static str,
-    /// The open family's name when it is not `'static` (json rules).
-    owned_name: String,
+    /// The open family's name.
+    name: String,
     kind: Kind,
 }
 
@@ -82,8 +81,7 @@ impl Writer {
             samples_start: out.len(),
             out,
             format,
-            name: "",
-            owned_name: String::new(),
+            name: String::new(),
             kind: Kind::Gauge,
         }
     }
@@ -91,7 +89,7 @@ impl Writer {
     /// The descriptor lines (`# HELP`, `# TYPE`) of a family, alone.
     pub fn descriptor(format: Format, name: &str, help: &str, kind: Kind, out: &mut Vec<u8>) {
         let mut w = Writer::with_buffer(format, std::mem::take(out));
-        w.family_named(name, help, kind);
+        w.family(name, help, kind);
         // Taken out before `finish` would drop the still-empty family.
         *out = w.out;
     }
@@ -100,9 +98,8 @@ impl Writer {
     /// elsewhere: nothing is written until the first sample.
     pub fn resume(&mut self, name: &str, kind: Kind) {
         self.close_family();
-        self.name = "";
-        self.owned_name.clear();
-        self.owned_name.push_str(name);
+        self.name.clear();
+        self.name.push_str(name);
         self.kind = kind;
     }
 
@@ -111,19 +108,10 @@ impl Writer {
     }
 
     /// Open a family; the previous one is closed (and dropped if empty).
-    pub fn family(&mut self, name: &'static str, help: &str, kind: Kind) {
+    pub fn family(&mut self, name: &str, help: &str, kind: Kind) {
         self.close_family();
-        self.name = name;
-        self.owned_name.clear();
-        self.open(help, kind);
-    }
-
-    /// [`Writer::family`] for a name known only at run time.
-    pub fn family_named(&mut self, name: &str, help: &str, kind: Kind) {
-        self.close_family();
-        self.name = "";
-        self.owned_name.clear();
-        self.owned_name.push_str(name);
+        self.name.clear();
+        self.name.push_str(name);
         self.open(help, kind);
     }
 
@@ -164,12 +152,7 @@ impl Writer {
     }
 
     fn push_name(&mut self) {
-        let name = if self.name.is_empty() {
-            self.owned_name.as_bytes()
-        } else {
-            self.name.as_bytes()
-        };
-        self.out.extend_from_slice(name);
+        self.out.extend_from_slice(self.name.as_bytes());
     }
 
     /// One sample of the open family: the target's labels, then `labels`

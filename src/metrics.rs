@@ -1,12 +1,13 @@
 //! `/metrics`: a scrape-time collector over the latest per-target snapshots.
 //!
 //! Nothing is copied into a registry when a probe ends: at scrape time the
-//! collector walks the current target set, loads each target's latest
-//! immutable record, and encodes it with `prometheus-client` (OpenMetrics
-//! text). Removed targets are simply absent from the set, so their series
-//! vanish at once. The Prometheus text format 0.0.4 is derived from the
-//! OpenMetrics text by a single pass that renames counter and info
-//! descriptors and drops OpenMetrics-only lines.
+//! current target set is walked, each target's latest immutable record
+//! loaded, and the per-target families written by [`crate::exposition`]
+//! as units that [`crate::render`] spreads over every core. Removed
+//! targets are simply absent from the set, so their series vanish at once.
+//! The exporter's own few families go through a `prometheus-client`
+//! registry, whose OpenMetrics text becomes 0.0.4 in one pass
+//! ([`finish_exposition`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
