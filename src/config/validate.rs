@@ -812,14 +812,14 @@ impl Ctx<'_> {
 
     fn config(&mut self, raw: &RawConfig) -> Option<Config> {
         let concurrency = self.count(
-            raw.concurrency.as_ref(),
+            raw.concurrency.as_deref(),
             "concurrency",
             defaults::CONCURRENCY as u64,
             1,
             u64::from(u32::MAX),
         );
         let per_host_concurrency = self.count(
-            raw.per_host_concurrency.as_ref(),
+            raw.per_host_concurrency.as_deref(),
             "per_host_concurrency",
             defaults::PER_HOST_CONCURRENCY as u64,
             1,
@@ -1024,8 +1024,8 @@ impl Ctx<'_> {
         }
         if let Some(b) = c.backoff {
             let RawBackoff { initial, max } = &b.value;
-            o.backoff_initial = self.duration(initial.as_ref(), "backoff.initial");
-            o.backoff_max = self.duration(max.as_ref(), "backoff.max");
+            o.backoff_initial = self.duration(initial.as_deref(), "backoff.initial");
+            o.backoff_max = self.duration(max.as_deref(), "backoff.max");
         }
         if let Some(s) = c.max_body_size {
             o.max_body_size = self.size(s, "max_body_size");
@@ -1181,9 +1181,9 @@ impl Ctx<'_> {
             server_name,
             insecure_skip_verify,
         } = &tls.value;
-        o.ca_file = self.file(ca_file.as_ref(), "tls.ca_file");
-        let cert = self.file(cert_file.as_ref(), "tls.cert_file");
-        let key = self.file(key_file.as_ref(), "tls.key_file");
+        o.ca_file = self.file(ca_file.as_deref(), "tls.ca_file");
+        let cert = self.file(cert_file.as_deref(), "tls.cert_file");
+        let key = self.file(key_file.as_deref(), "tls.key_file");
         o.client_cert = match (cert, key) {
             (Field::Unset, Field::Unset) => Field::Unset,
             (Field::Set(c, p), Field::Set(k, _)) => Field::Set((c, k), p),
@@ -1205,7 +1205,7 @@ impl Ctx<'_> {
             }
             _ => Field::Invalid,
         };
-        o.server_name = self.string(server_name.as_ref(), "tls.server_name");
+        o.server_name = self.string(server_name.as_deref(), "tls.server_name");
         if let Some(s) = insecure_skip_verify {
             o.insecure_skip_verify = match self.flag(s, "tls.insecure_skip_verify") {
                 Some(b) => Field::Set(b, pos(s)),
@@ -1247,8 +1247,8 @@ impl Ctx<'_> {
         let prober = self.prober(raw, at, &label);
         let bearer = self
             .bearer(
-                raw.bearer_token.as_ref(),
-                raw.bearer_token_file.as_ref(),
+                raw.bearer_token.as_deref(),
+                raw.bearer_token_file.as_deref(),
                 "",
                 &label,
             )
@@ -1761,7 +1761,7 @@ impl Ctx<'_> {
             Some(c) => self.components(&c.value),
         };
         let max_components = self.count(
-            raw.max_components.as_ref(),
+            raw.max_components.as_deref(),
             "max_components",
             defaults::MAX_COMPONENTS as u64,
             1,

@@ -166,9 +166,9 @@ impl Ctx<'_> {
     ) -> Option<ProberOut> {
         let (url, components, max) = match &block.value {
             Some(raw) => (
-                raw.url.as_ref(),
-                raw.components.as_ref(),
-                raw.max_components.as_ref(),
+                raw.url.as_deref(),
+                raw.components.as_deref(),
+                raw.max_components.as_deref(),
             ),
             None => (None, None, None),
         };
@@ -242,9 +242,9 @@ impl Ctx<'_> {
         let c = self.vendor_common(
             ProberKind::Statusio,
             pos(block),
-            raw.url.as_ref(),
-            raw.components.as_ref(),
-            raw.max_components.as_ref(),
+            raw.url.as_deref(),
+            raw.components.as_deref(),
+            raw.max_components.as_deref(),
             label,
         );
         let (c, page_id) = (c?, page_id?);
@@ -266,10 +266,10 @@ impl Ctx<'_> {
     ) -> Option<ProberOut> {
         let (url, products, components, max) = match &block.value {
             Some(raw) => (
-                raw.url.as_ref(),
+                raw.url.as_deref(),
                 raw.products.as_deref(),
-                raw.components.as_ref(),
-                raw.max_components.as_ref(),
+                raw.components.as_deref(),
+                raw.max_components.as_deref(),
             ),
             None => (None, None, None, None),
         };
@@ -322,7 +322,13 @@ impl Ctx<'_> {
             self.error(pos(block), format!("{label}: `http` needs a `url`, {what}"));
             return None;
         };
-        let url = self.required_url(raw.url.as_ref(), pos(block), ProberKind::Http, what, label);
+        let url = self.required_url(
+            raw.url.as_deref(),
+            pos(block),
+            ProberKind::Http,
+            what,
+            label,
+        );
         let method = match &raw.method {
             None => Some(reqwest::Method::GET),
             Some(s) => self
@@ -335,7 +341,7 @@ impl Ctx<'_> {
                     }
                 }),
         };
-        let headers = self.headers(raw.headers.as_ref(), raw.headers_file.as_ref());
+        let headers = self.headers(raw.headers.as_deref(), raw.headers_file.as_deref());
         let body = match (&raw.body, &raw.body_file) {
             (None, None) => Some(None),
             (Some(_), Some(f)) => {
@@ -398,7 +404,7 @@ impl Ctx<'_> {
         let body_not_regex = body_not_regex
             .as_ref()
             .map(|s| self.body_pattern(s, "expect.body_not_regex"));
-        let max_latency = match self.duration(max_latency.as_ref(), "expect.max_latency") {
+        let max_latency = match self.duration(max_latency.as_deref(), "expect.max_latency") {
             Field::Unset => Some(None),
             Field::Set(d, _) => Some(Some(d)),
             Field::Invalid => None,
@@ -463,12 +469,18 @@ impl Ctx<'_> {
             );
             return None;
         };
-        let url = self.required_url(raw.url.as_ref(), pos(block), ProberKind::Json, what, label);
+        let url = self.required_url(
+            raw.url.as_deref(),
+            pos(block),
+            ProberKind::Json,
+            what,
+            label,
+        );
         let auth = match &raw.auth {
             None => Some(None),
             Some(a) => self.json_auth(a, label),
         };
-        let headers = self.headers(raw.headers.as_ref(), raw.headers_file.as_ref());
+        let headers = self.headers(raw.headers.as_deref(), raw.headers_file.as_deref());
         let rules = match &raw.metrics {
             None => {
                 self.error(
@@ -504,8 +516,8 @@ impl Ctx<'_> {
             bearer_token_file,
         } = &raw.value;
         let bearer = self.bearer(
-            bearer_token.as_ref(),
-            bearer_token_file.as_ref(),
+            bearer_token.as_deref(),
+            bearer_token_file.as_deref(),
             "auth.",
             label,
         );
