@@ -308,7 +308,9 @@ fn metrics(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
 /// the rendering instead of growing a buffer, and a scraper that hangs up
 /// stops it.
 fn stream_metrics(state: Arc<AppState>, format: Format, gzip: bool) -> Body {
-    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    // Two chunks queued for the socket (each at least 64 KB) keep it busy;
+    // more would only hold memory.
+    let (tx, rx) = mpsc::channel::<Bytes>(2);
     tokio::task::spawn_blocking(move || {
         let mut send = |chunk: Vec<u8>| tx.blocking_send(chunk.into()).is_ok();
         state.metrics.render_to(format, gzip, &mut send);
