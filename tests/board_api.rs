@@ -460,7 +460,10 @@ async fn board_shows_hostile_upstream_text_as_text() {
 async fn board_lists_worst_first_then_by_name() {
     let upstream = serve_files().await;
     // Names chosen so that alphabetical order is not the expected order.
-    let states = states(&targets_yaml(&[
+    // The order is what is tested, not timeouts: the first (cold) request
+    // of a debug build on a loaded CI machine once took over the usual 1 s
+    // and made "a-ok" a failing target.
+    let yaml = targets_yaml(&[
         ("a-ok", statuspage_block(&upstream.url("/ok.json"))),
         ("b-pending", statuspage_block(&upstream.url("/ok.json"))),
         (
@@ -482,7 +485,13 @@ async fn board_lists_worst_first_then_by_name() {
             statuspage_block(&upstream.url("/degraded.json")),
         ),
         ("i-gone", statuspage_block(&upstream.url("/missing.json"))),
-    ]));
+    ]);
+    let yaml = yaml.replace(
+        "interval: 2s\n  timeout: 1s",
+        "interval: 30s\n  timeout: 10s",
+    );
+    assert!(yaml.contains("timeout: 10s"), "{yaml}");
+    let states = states(&yaml);
     for state in states.iter().filter(|s| s.name() != "b-pending") {
         probe_and_publish(state).await;
     }
