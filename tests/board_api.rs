@@ -28,11 +28,19 @@ async fn probe_and_publish(state: &TargetState) {
     publish(state, result, started.elapsed());
 }
 
-/// A config of several targets, each `(name, prober block)`, with no
-/// retries so that one probe is one request.
+/// The defaults of most tests here: no retries, so that one probe is one
+/// request, and a short timeout.
+const DEFAULTS: &str = "defaults:\n  interval: 2s\n  timeout: 1s\n  retries: 0\n";
+
+/// A config of several targets, each `(name, prober block)`, under
+/// [`DEFAULTS`].
 fn targets_yaml(targets: &[(&str, String)]) -> String {
-    let mut yaml =
-        String::from("defaults:\n  interval: 2s\n  timeout: 1s\n  retries: 0\ntargets:\n");
+    targets_yaml_with(DEFAULTS, targets)
+}
+
+/// [`targets_yaml`] under other `defaults` (a `defaults:` block).
+fn targets_yaml_with(defaults: &str, targets: &[(&str, String)]) -> String {
+    let mut yaml = format!("{defaults}targets:\n");
     for (name, block) in targets {
         yaml.push_str(&format!("  - name: {name}\n{block}"));
     }
@@ -371,7 +379,7 @@ async fn no_secret_reaches_the_api_or_the_board() {
     let base = upstream.url("");
     let with_userinfo = base.replace("http://", "http://monitor:userinfo-SECRET@");
     let yaml = [
-        "defaults:\n  interval: 2s\n  timeout: 1s\n  retries: 0\ntargets:\n".to_owned(),
+        format!("{DEFAULTS}targets:\n"),
         "  - name: bearer\n    bearer_token: token-SECRET\n".to_owned(),
         "    headers: { X-Api-Key: header-SECRET }\n".to_owned(),
         format!("    statuspage: {{ url: \"{base}/a.json?key=query-SECRET\" }}\n"),
@@ -463,34 +471,32 @@ async fn board_lists_worst_first_then_by_name() {
     // The order is what is tested, not timeouts: the first (cold) request
     // of a debug build on a loaded CI machine once took over the usual 1 s
     // and made "a-ok" a failing target.
-    let yaml = targets_yaml(&[
-        ("a-ok", statuspage_block(&upstream.url("/ok.json"))),
-        ("b-pending", statuspage_block(&upstream.url("/ok.json"))),
-        (
-            "c-degraded",
-            statuspage_block(&upstream.url("/degraded.json")),
-        ),
-        ("d-major", statuspage_block(&upstream.url("/major.json"))),
-        (
-            "e-maintenance",
-            statuspage_block(&upstream.url("/maintenance.json")),
-        ),
-        (
-            "f-health",
-            format!("    http: {{ url: \"{}\" }}\n", upstream.url("/health")),
-        ),
-        ("g-moved", statuspage_block(&upstream.url("/moved.json"))),
-        (
-            "h-degraded",
-            statuspage_block(&upstream.url("/degraded.json")),
-        ),
-        ("i-gone", statuspage_block(&upstream.url("/missing.json"))),
-    ]);
-    let yaml = yaml.replace(
-        "interval: 2s\n  timeout: 1s",
-        "interval: 30s\n  timeout: 10s",
+    let yaml = targets_yaml_with(
+        "defaults:\n  interval: 30s\n  timeout: 10s\n  retries: 0\n",
+        &[
+            ("a-ok", statuspage_block(&upstream.url("/ok.json"))),
+            ("b-pending", statuspage_block(&upstream.url("/ok.json"))),
+            (
+                "c-degraded",
+                statuspage_block(&upstream.url("/degraded.json")),
+            ),
+            ("d-major", statuspage_block(&upstream.url("/major.json"))),
+            (
+                "e-maintenance",
+                statuspage_block(&upstream.url("/maintenance.json")),
+            ),
+            (
+                "f-health",
+                format!("    http: {{ url: \"{}\" }}\n", upstream.url("/health")),
+            ),
+            ("g-moved", statuspage_block(&upstream.url("/moved.json"))),
+            (
+                "h-degraded",
+                statuspage_block(&upstream.url("/degraded.json")),
+            ),
+            ("i-gone", statuspage_block(&upstream.url("/missing.json"))),
+        ],
     );
-    assert!(yaml.contains("timeout: 10s"), "{yaml}");
     let states = states(&yaml);
     for state in states.iter().filter(|s| s.name() != "b-pending") {
         probe_and_publish(state).await;
