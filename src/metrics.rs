@@ -261,6 +261,34 @@ struct Loaded<'a> {
     /// The status snapshot to export (fresh, not stale).
     status: Option<Arc<crate::probe::StatusSnapshot>>,
     fresh: bool,
+    /// The target's counters as one consistent reading (see [`Counters`]).
+    counters: Counters,
+}
+
+/// `upstream_probes_total` and `upstream_probe_failures_total` of one
+/// target, read once when the scrape starts. Families render in parallel
+/// and a probe may end mid-scrape, so reading the live atomics family by
+/// family could show a failure that `probes_total` does not count yet.
+struct Counters {
+    probes: u64,
+    /// Failures by [`Reason::index`]; None while the target never failed,
+    /// so the common case costs no allocation.
+    failures: Option<Box<[u64; Reason::ALL.len()]>>,
+}
+
+impl Counters {
+    /// Failures are read before probes, pairing with
+    /// [`crate::runner::publish`], which counts the probe before its
+    /// failure (Release): whatever failure is seen, its probe is too.
+    fn read(target: &TargetState) -> Counters {
+        let failures: [u64; Reason::ALL.len()] =
+            std::array::from_fn(|i| target.failures[i].load(Ordering::Acquire));
+        let probes = target.probes_total.load(Ordering::Acquire);
+        Counters {
+            probes,
+            failures: failures.iter().any(|&n| n > 0).then(|| Box::new(failures)),
+        }
+    }
 }
 
 impl Loaded<'_> {
@@ -285,6 +313,7 @@ fn load(set: &TargetSet, now: f64) -> Vec<Loaded<'_>> {
                 record,
                 status,
                 fresh,
+                counters: Counters::read(t),
             }
         })
         .collect()
@@ -459,8 +488,7 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             ("upstream_probes", "Probes run.", Kind::Counter),
             1,
             |w, l| {
-                let n = l.target.probes_total.load(Ordering::Relaxed);
-                w.sample(l.labels(), &[], Value::from(n));
+                w.sample(l.labels(), &[], Value::from(l.counters.probes));
             },
         ),
         per_target(
@@ -472,8 +500,11 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             ),
             1,
             |w, l| {
+                let Some(failures) = &l.counters.failures else {
+                    return;
+                };
                 for reason in Reason::ALL {
-                    let n = l.target.failures[reason.index()].load(Ordering::Relaxed);
+                    let n = failures[reason.index()];
                     if n > 0 {
                         let labels = [("reason", reason.as_str())];
                         w.sample(l.labels(), &labels, Value::from(n));

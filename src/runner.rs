@@ -501,7 +501,9 @@ pub fn publish(
     let previous = state.record.load();
     let now = unix_now();
     let result = result.and_then(|success| check_against_previous(success, &previous));
-    state.probes_total.fetch_add(1, Ordering::Relaxed);
+    // Counted before its failure, if any: a scrape reads the failures
+    // first (metrics::Counters), so it never sees more failures than probes.
+    state.probes_total.fetch_add(1, Ordering::Release);
     state.duration.observe(elapsed);
     let name = &state.config.name;
     let (record, retry_after) = match result {
@@ -543,7 +545,7 @@ pub fn publish(
             (record, None)
         }
         Err(error) => {
-            state.failures[error.reason.index()].fetch_add(1, Ordering::Relaxed);
+            state.failures[error.reason.index()].fetch_add(1, Ordering::Release);
             tracing::warn!(target = %name, reason = %error.reason, error = %error.message, "probe failed");
             let retry_after = error.retry_after;
             let record = ProbeRecord {
