@@ -47,6 +47,7 @@ fn main() -> ExitCode {
     if cli.config_check {
         return check(&cli, shard);
     }
+    bound_malloc_arenas();
     match run(cli, shard) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -97,6 +98,47 @@ fn check(cli: &Cli, shard: Shard) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Heap arenas glibc may create (`MALLOC_ARENA_MAX`), unless the
+/// environment already says.
+const MALLOC_ARENAS: &str = "2";
+
+/// Start the daemon again, in place (same PID, arguments and environment),
+/// with `MALLOC_ARENA_MAX` set, if it is not set already.
+///
+/// glibc's malloc gives threads their own arenas, up to eight per core,
+/// and what one arena frees is kept for that arena alone. Here the
+/// `/metrics` render threads (started per scrape), the blocking pool and
+/// the async worker each end up with one, and each keeps the high-water
+/// mark of what it once held: at 10,000 targets the resident size after 60
+/// scrapes varied from 59 to 67 MiB between runs by default, against 55-58
+/// MiB with two arenas (`MALLOC_ARENA_MAX=1` saved no more and made
+/// scrapes slower). glibc reads the variable only at start-up, hence the
+/// `exec`. Any value the operator sets is left alone (and stops this),
+/// and if `exec` fails the daemon simply runs on as it is.
+fn bound_malloc_arenas() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    use std::os::unix::process::CommandExt as _;
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        command.arg0(arg0);
+    }
+    // Returns only if the exec failed.
+    let error = command
+        .args(args)
+        .env("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+        .exec();
+    tracing::debug!(%error, "could not restart with MALLOC_ARENA_MAX set; running on");
 }
 
 /// Async worker threads unless `TOKIO_WORKER_THREADS` says otherwise.

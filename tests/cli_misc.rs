@@ -321,3 +321,60 @@ fn a_rejected_reload_reports_the_line_and_a_caret() {
         runner.drain(std::time::Duration::from_secs(1)).await;
     });
 }
+
+/// `MALLOC_ARENA_MAX` as the running daemon `pid` sees it.
+fn arena_setting(pid: u32) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("read /proc/<pid>/environ");
+    environ
+        .split(|&b| b == 0)
+        .filter_map(|entry| std::str::from_utf8(entry).ok())
+        .find_map(|entry| entry.strip_prefix("MALLOC_ARENA_MAX="))
+        .map(str::to_owned)
+}
+
+/// Start the daemon with `arenas` as `MALLOC_ARENA_MAX` (None: unset),
+/// wait until it answers, and return what its process ended up with.
+fn daemon_arena_setting(arenas: Option<&str>) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("exporter.yaml");
+    std::fs::write(
+        &config,
+        "targets:\n  - name: local\n    http: { url: \"http://127.0.0.1:9/\" }\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut command = Command::new(BIN);
+    command
+        .args(["--config.file", config.to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .env_remove("MALLOC_ARENA_MAX")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(arenas) = arenas {
+        command.env("MALLOC_ARENA_MAX", arenas);
+    }
+    let mut child = command.spawn().expect("start the daemon");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never listened"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Same PID after the exec: the supervisor's process is the daemon.
+    let seen = arena_setting(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    seen
+}
+
+#[test]
+fn the_daemon_bounds_glibc_arenas_unless_told_otherwise() {
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        assert_eq!(daemon_arena_setting(None).as_deref(), Some("2"));
+    }
+    assert_eq!(daemon_arena_setting(Some("5")).as_deref(), Some("5"));
+}
