@@ -112,9 +112,9 @@ const MALLOC_ARENAS: &str = "2";
 /// `/metrics` render threads (started per scrape), the blocking pool and
 /// the async worker each end up with one, and each keeps the high-water
 /// mark of what it once held: at 10,000 targets the resident size after 60
-/// scrapes varied from 59 to 67 MiB between runs by default, against 55-58
-/// MiB with two arenas (`MALLOC_ARENA_MAX=1` saved no more and made
-/// scrapes slower). glibc reads the variable only at start-up, hence the
+/// scrapes varied from 59.5 to 67.1 MiB between runs by default, against
+/// 57.7-59.4 MiB with two arenas (`MALLOC_ARENA_MAX=1` saved ~3 MiB more
+/// but made scrapes slower). glibc reads the variable only at start-up, hence the
 /// `exec`. Any value the operator sets is left alone (and stops this),
 /// and if `exec` fails the daemon simply runs on as it is.
 fn bound_malloc_arenas() {
