@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{free_port, have, require};
+use common::{config_file, free_port, have, require};
 
 const BIN: &str = env!("CARGO_BIN_EXE_upstream-exporter");
 
@@ -227,9 +227,7 @@ fn assert_no_secrets(text: &str) {
 
 #[test]
 fn config_check_shows_the_offending_lines_with_carets() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("exporter.yaml");
-    std::fs::write(&file, BAD_WITH_SECRETS).unwrap();
+    let (_dir, file) = config_file(BAD_WITH_SECRETS);
     let out = run(&[
         "--config.check",
         &format!("--config.file={}", file.display()),
@@ -256,14 +254,10 @@ fn config_check_shows_the_offending_lines_with_carets() {
 
 #[test]
 fn a_bad_config_at_start_shows_the_line_and_never_a_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("exporter.yaml");
     // The error is on the line that holds the credential URL.
-    std::fs::write(
-        &file,
+    let (_dir, file) = config_file(
         "targets:\n  - name: a\n    statuspage: { url: \"https://user:Passw0rd-S3cret@status exa mple.com\" }\n",
-    )
-    .unwrap();
+    );
     let out = run(&[
         &format!("--config.file={}", file.display()),
         &format!("--web.listen-address=127.0.0.1:{}", free_port()),
@@ -333,20 +327,15 @@ fn arena_setting(pid: u32) -> Option<String> {
 }
 
 /// Start the daemon with `arenas` as `MALLOC_ARENA_MAX` (None: unset),
-/// wait until it answers, and return what its process ended up with.
+/// wait until it listens, and return what its process ended up with.
 fn daemon_arena_setting(arenas: Option<&str>) -> Option<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("exporter.yaml");
-    std::fs::write(
-        &config,
-        "targets:\n  - name: local\n    http: { url: \"http://127.0.0.1:9/\" }\n",
-    )
-    .unwrap();
+    let (_dir, config) =
+        config_file("targets:\n  - name: local\n    http: { url: \"http://127.0.0.1:9/\" }\n");
     let port = free_port();
     let mut command = Command::new(BIN);
     command
-        .args(["--config.file", config.to_str().unwrap()])
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .env_remove("MALLOC_ARENA_MAX")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -356,19 +345,21 @@ fn daemon_arena_setting(arenas: Option<&str>) -> Option<String> {
     }
     let mut child = command.spawn().expect("start the daemon");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon never listened"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+    let listening = loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break true;
+        }
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break false;
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    };
     // Same PID after the exec: the supervisor's process is the daemon.
-    let seen = arena_setting(child.id());
-    child.kill().unwrap();
-    child.wait().unwrap();
-    seen
+    let seen = listening.then(|| arena_setting(child.id()));
+    // Stopped before any assertion, so a failing test leaves no daemon behind.
+    let _ = child.kill();
+    let _ = child.wait();
+    seen.expect("the daemon exited or never listened")
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{fixture_bytes, free_port, require};
+use common::{config_file, fixture_bytes, free_port, require};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -295,13 +295,9 @@ async fn failed_target_is_exit_1_with_its_whole_error_when_piped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_config_is_exit_2_with_the_line_and_a_caret() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("exporter.yaml");
-    std::fs::write(
-        &file,
+    let (_dir, file) = config_file(
         "targets:\n  - name: a\n    interval: fast\n    statuspage: { url: \"https://s.example.com\" }\n",
-    )
-    .unwrap();
+    );
     let out = run(&["probe", &config_arg(&file)], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout(&out), "");

@@ -95,6 +95,15 @@ pub fn require(cmd: &str) -> bool {
     false
 }
 
+/// `yaml` written to `exporter.yaml` in a fresh temporary directory,
+/// which lives as long as the returned guard.
+pub fn config_file(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("exporter.yaml");
+    std::fs::write(&file, yaml).expect("write exporter.yaml");
+    (dir, file)
+}
+
 /// A free port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
