@@ -59,7 +59,7 @@ pub fn host_key(url: &url::Url) -> String {
 /// What distinguishes one client from another.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
-    tls: TlsConfig,
+    tls: Arc<TlsConfig>,
     proxy: Option<String>,
     follow_redirects: bool,
 }
@@ -122,7 +122,7 @@ impl HttpClients {
 
     /// Drop clients no longer used by any target (after a reload).
     pub fn retain_profiles<'a>(&self, targets: impl Iterator<Item = &'a TargetConfig>) {
-        let live: Vec<(TlsConfig, Option<String>)> = targets
+        let live: Vec<(Arc<TlsConfig>, Option<String>)> = targets
             .map(|t| {
                 (
                     t.tls.clone(),
@@ -667,7 +667,7 @@ pub async fn get_once(
         .filter(|answer| answer.has_validators());
     let mut request = client
         .get(url.clone())
-        .header(header::USER_AGENT, target.user_agent.as_str());
+        .header(header::USER_AGENT, &*target.user_agent);
     for (name, value) in &target.headers {
         request = request.header(name.as_str(), value.expose());
     }

@@ -79,6 +79,8 @@ pub(super) fn load_with_env(
         env,
         issues: Vec::new(),
         json_families: HashMap::new(),
+        shared_tls: HashMap::new(),
+        shared_agents: HashMap::new(),
     };
     let config = cx.config(&raw);
     match config {
@@ -791,6 +793,9 @@ struct Ctx<'a> {
     /// `json` metric families seen so far, across targets: one name has
     /// one type in the whole exposition.
     json_families: HashMap<String, probers::FamilySeen>,
+    /// One shared copy of each distinct TLS block and user agent.
+    shared_tls: HashMap<TlsConfig, Arc<TlsConfig>>,
+    shared_agents: HashMap<String, Arc<str>>,
 }
 
 impl Ctx<'_> {
@@ -1399,13 +1404,14 @@ impl Ctx<'_> {
             Some(Some((cert, key))) => (Some(cert), Some(key)),
             _ => (None, None),
         };
-        let tls = TlsConfig {
+        let tls = self.share_tls(TlsConfig {
             ca_file: ca_file.flatten(),
             cert_file,
             key_file,
             server_name: server_name.flatten(),
             insecure_skip_verify: insecure.is_some_and(|e| e.value),
-        };
+        });
+        let user_agent = user_agent.map(|agent| self.share_agent(agent.value));
 
         Some(TargetConfig {
             name: name?,
@@ -1418,13 +1424,29 @@ impl Ctx<'_> {
                 max: max?.value,
             },
             max_body_size: max_body_size?.value,
-            user_agent: user_agent?.value,
+            user_agent: user_agent?,
             headers,
             tls,
             proxy_url: proxy_url?,
             stale_after: stale_after?,
             prober: prober?.config,
         })
+    }
+
+    /// The shared copy of `tls` (see [`TargetConfig::tls`]).
+    fn share_tls(&mut self, tls: TlsConfig) -> Arc<TlsConfig> {
+        self.shared_tls
+            .entry(tls)
+            .or_insert_with_key(|tls| Arc::new(tls.clone()))
+            .clone()
+    }
+
+    /// The shared copy of a user agent.
+    fn share_agent(&mut self, agent: String) -> Arc<str> {
+        self.shared_agents
+            .entry(agent)
+            .or_insert_with_key(|agent| Arc::from(agent.as_str()))
+            .clone()
     }
 
     fn target_name(

@@ -362,13 +362,13 @@ impl Ctx<'_> {
         };
         let (url, auth) = url?;
         Some(ProberOut {
-            config: ProberConfig::Http(HttpCheckConfig {
+            config: ProberConfig::Http(Box::new(HttpCheckConfig {
                 url,
                 method: method?,
                 body: body?,
                 expect: expect?,
                 follow_redirects: follow_redirects?,
-            }),
+            })),
             auth: auth.into_iter().collect(),
             headers,
         })
