@@ -14,10 +14,11 @@
 //! header values and tokens are not shown, and URLs are shown with their
 //! userinfo, query string and fragment replaced by `***`.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
+use std::borrow::{Borrow, Cow};
+use std::collections::{HashMap, HashSet};
 use std::env::VarError;
 use std::fmt::Write as _;
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,8 +80,8 @@ pub(super) fn load_with_env(
         env,
         issues: Vec::new(),
         json_families: HashMap::new(),
-        shared_tls: HashMap::new(),
-        shared_agents: HashMap::new(),
+        shared_tls: HashSet::new(),
+        shared_agents: HashSet::new(),
     };
     let config = cx.config(&raw);
     match config {
@@ -96,6 +97,21 @@ pub(super) fn load_with_env(
             Err(ConfigError::new(path, cx.issues))
         }
     }
+}
+
+/// The copy of `value` in `set`, added if it is not there yet: targets with
+/// equal settings share one (see [`TargetConfig::tls`]).
+fn shared<T, V>(set: &mut HashSet<Arc<T>>, value: V) -> Arc<T>
+where
+    T: Hash + Eq + ?Sized,
+    V: Borrow<T> + Into<Arc<T>>,
+{
+    if let Some(existing) = set.get(value.borrow()) {
+        return existing.clone();
+    }
+    let new: Arc<T> = value.into();
+    set.insert(new.clone());
+    new
 }
 
 // ---------------------------------------------------------------------------
@@ -794,8 +810,8 @@ struct Ctx<'a> {
     /// one type in the whole exposition.
     json_families: HashMap<String, probers::FamilySeen>,
     /// One shared copy of each distinct TLS block and user agent.
-    shared_tls: HashMap<TlsConfig, Arc<TlsConfig>>,
-    shared_agents: HashMap<String, Arc<str>>,
+    shared_tls: HashSet<Arc<TlsConfig>>,
+    shared_agents: HashSet<Arc<str>>,
 }
 
 impl Ctx<'_> {
@@ -1404,14 +1420,17 @@ impl Ctx<'_> {
             Some(Some((cert, key))) => (Some(cert), Some(key)),
             _ => (None, None),
         };
-        let tls = self.share_tls(TlsConfig {
-            ca_file: ca_file.flatten(),
-            cert_file,
-            key_file,
-            server_name: server_name.flatten(),
-            insecure_skip_verify: insecure.is_some_and(|e| e.value),
-        });
-        let user_agent = user_agent.map(|agent| self.share_agent(agent.value));
+        let tls = shared(
+            &mut self.shared_tls,
+            TlsConfig {
+                ca_file: ca_file.flatten(),
+                cert_file,
+                key_file,
+                server_name: server_name.flatten(),
+                insecure_skip_verify: insecure.is_some_and(|e| e.value),
+            },
+        );
+        let user_agent = user_agent.map(|agent| shared(&mut self.shared_agents, agent.value));
 
         Some(TargetConfig {
             name: name?,
@@ -1431,22 +1450,6 @@ impl Ctx<'_> {
             stale_after: stale_after?,
             prober: prober?.config,
         })
-    }
-
-    /// The shared copy of `tls` (see [`TargetConfig::tls`]).
-    fn share_tls(&mut self, tls: TlsConfig) -> Arc<TlsConfig> {
-        self.shared_tls
-            .entry(tls)
-            .or_insert_with_key(|tls| Arc::new(tls.clone()))
-            .clone()
-    }
-
-    /// The shared copy of a user agent.
-    fn share_agent(&mut self, agent: String) -> Arc<str> {
-        self.shared_agents
-            .entry(agent)
-            .or_insert_with_key(|agent| Arc::from(agent.as_str()))
-            .clone()
     }
 
     fn target_name(
