@@ -19,9 +19,9 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::config::ProberConfig;
-use crate::exposition::{Kind, TargetLabels, Value, Writer};
-use crate::probe::json::{JsonRule, MetricKind, RuleSamples};
-use crate::probe::{HttpSnapshot, Impact, Reason};
+use crate::exposition::{Kind, LabelArena, Labels, Value, Writer};
+use crate::probe::json::{JsonRule, JsonSnapshot, MetricKind, RuleSamples};
+use crate::probe::{HttpSnapshot, Impact, Reason, Severity, StatusSnapshot};
 use crate::shard::Shard;
 use crate::state::{
     DURATION_BUCKET_LABELS, ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now,
@@ -170,7 +170,8 @@ impl Metrics {
             Format::Text => b"",
         };
         let set = self.targets.load();
-        let loaded = load(&set, unix_now());
+        let arena = LabelArena::copy(set.targets.iter().map(|t| &t.labels));
+        let loaded = load(&set, &arena, unix_now());
         let exposition = Exposition::new(format, &loaded);
         let workers = crate::render::workers_for(exposition.units.len());
         crate::render::render(&exposition, head.as_bytes(), tail, gzip, workers, sink);
@@ -254,15 +255,50 @@ pub fn finish_exposition(om: &str, format: Format) -> String {
     out
 }
 
-/// One target with its record loaded once per scrape.
+/// One target with its record loaded once per scrape, and what most
+/// families write copied out of it (see [`LabelArena`]): the families read
+/// these side by side instead of going back to each target's state.
 struct Loaded<'a> {
     target: &'a TargetState,
-    record: Arc<ProbeRecord>,
-    /// The status snapshot to export (fresh, not stale).
-    status: Option<Arc<crate::probe::StatusSnapshot>>,
-    fresh: bool,
+    /// The target's labels in the scrape's [`LabelArena`].
+    labels: Labels<'a>,
+    /// The record's scalars, copied.
+    last: LastProbe,
+    /// The last good answer while it is fresh, copied or shared.
+    answer: Answer,
+    /// `upstream_unknown_values_total`, read with the counters.
+    unknown_values: Box<[(String, u64)]>,
     /// The target's counters as one consistent reading (see [`Counters`]).
     counters: Counters,
+}
+
+/// What a target's last good answer says, while it is fresh (not stale).
+enum Answer {
+    /// Stale, or no success yet.
+    None,
+    /// A status page: its scalars copied, the rest shared.
+    Page(PageFacts, Arc<StatusSnapshot>),
+    /// The `http` prober's TLS expiry.
+    Http(HttpSnapshot),
+    /// The `json` prober's samples.
+    Json(Arc<JsonSnapshot>),
+}
+
+impl Answer {
+    fn of(record: &ProbeRecord, fresh: bool) -> Answer {
+        if !fresh {
+            return Answer::None;
+        }
+        if let Some(status) = &record.status {
+            Answer::Page(PageFacts::of(status), Arc::clone(status))
+        } else if let Some(http) = record.http {
+            Answer::Http(http)
+        } else if let Some(json) = &record.json {
+            Answer::Json(Arc::clone(json))
+        } else {
+            Answer::None
+        }
+    }
 }
 
 /// `upstream_probes_total` and `upstream_probe_failures_total` of one
@@ -291,28 +327,90 @@ impl Counters {
     }
 }
 
-impl Loaded<'_> {
-    fn labels(&self) -> &TargetLabels {
-        &self.target.labels
-    }
+/// The scalars of a [`ProbeRecord`] that the per-target families write,
+/// as they are written (a time that never happened is 0).
+#[derive(Debug, Clone, Copy)]
+struct LastProbe {
+    /// False before the first probe ended: the families stay silent.
+    ran: bool,
+    success: bool,
+    http_status: u16,
+    run_at: f64,
+    success_at: f64,
+}
 
-    fn ran(&self) -> bool {
-        self.record.last_run.is_some()
+impl LastProbe {
+    fn of(r: &ProbeRecord) -> LastProbe {
+        LastProbe {
+            ran: r.last_run.is_some(),
+            success: r.success,
+            http_status: r.http_status,
+            run_at: r.last_run.unwrap_or(0.0),
+            success_at: r.last_success.unwrap_or(0.0),
+        }
     }
 }
 
-fn load(set: &TargetSet, now: f64) -> Vec<Loaded<'_>> {
+/// The scalars of a [`StatusSnapshot`] that the per-target families write.
+#[derive(Debug, Clone, Copy)]
+struct PageFacts {
+    page: Severity,
+    /// Open incidents by [`Impact::ALL`]'s order.
+    open_incidents: [u32; Impact::ALL.len()],
+    maintenances_active: u32,
+    next_maintenance_start: Option<f64>,
+}
+
+impl PageFacts {
+    fn of(s: &StatusSnapshot) -> PageFacts {
+        let mut open_incidents = [0u32; Impact::ALL.len()];
+        for i in &s.incidents {
+            if let Some(k) = Impact::ALL.iter().position(|&impact| impact == i.impact) {
+                open_incidents[k] = open_incidents[k].saturating_add(1);
+            }
+        }
+        PageFacts {
+            page: s.page,
+            open_incidents,
+            maintenances_active: s.maintenances_active,
+            next_maintenance_start: s.next_maintenance_start,
+        }
+    }
+}
+
+impl<'a> Loaded<'a> {
+    fn labels(&self) -> Labels<'a> {
+        self.labels
+    }
+
+    /// The fresh status snapshot, with its copied scalars.
+    fn page(&self) -> Option<(&PageFacts, &StatusSnapshot)> {
+        match &self.answer {
+            Answer::Page(facts, snapshot) => Some((facts, snapshot)),
+            _ => None,
+        }
+    }
+
+    fn ran(&self) -> bool {
+        self.last.ran
+    }
+}
+
+/// Every target of `set` with its record, its labels in `arena` (copied
+/// from the same `set`, in the same order).
+fn load<'a>(set: &'a TargetSet, arena: &'a LabelArena, now: f64) -> Vec<Loaded<'a>> {
     set.targets
         .iter()
-        .map(|t| {
-            let record = t.record.load_full();
+        .enumerate()
+        .map(|(i, t)| {
+            let record = t.record.load();
             let fresh = t.is_fresh(&record, now);
-            let status = if fresh { record.status.clone() } else { None };
             Loaded {
                 target: t,
-                record,
-                status,
-                fresh,
+                labels: arena.get(i),
+                last: LastProbe::of(&record),
+                answer: Answer::of(&record, fresh),
+                unknown_values: t.unknown_values().into(),
                 counters: Counters::read(t),
             }
         })
@@ -377,9 +475,9 @@ impl<'a> Exposition<'a> {
             ),
             1,
             |w, l| {
-                for (field, n) in l.target.unknown_values() {
+                for (field, n) in l.unknown_values.iter() {
                     let labels = [("field", field.as_str())];
-                    w.sample(l.labels(), &labels, Value::from(n));
+                    w.sample(l.labels(), &labels, Value::from(*n));
                 }
             },
         ));
@@ -435,10 +533,10 @@ impl crate::render::Source for Exposition<'_> {
 
 /// What every target has: facts, probe outcome, counters, timings.
 fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
-    let last = |get: fn(&ProbeRecord) -> Value| {
+    let last = |get: fn(&LastProbe) -> Value| {
         move |w: &mut Writer, l: &Loaded<'_>| {
             if l.ran() {
-                w.sample(l.labels(), &[], get(&l.record));
+                w.sample(l.labels(), &[], get(&l.last));
             }
         }
     };
@@ -520,7 +618,7 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             1,
-            last(|r| Value::number(r.last_run.unwrap_or(0.0))),
+            last(|r| Value::number(r.run_at)),
         ),
         per_target(
             loaded,
@@ -530,7 +628,7 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             1,
-            last(|r| Value::number(r.last_success.unwrap_or(0.0))),
+            last(|r| Value::number(r.success_at)),
         ),
         per_target(
             loaded,
@@ -547,20 +645,27 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
 
 /// Status-page families: only targets with a fresh (not stale) snapshot.
 fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
-    use crate::probe::StatusSnapshot;
-    let fresh = |write: fn(&mut Writer, &TargetLabels, &StatusSnapshot)| {
+    let fresh = |write: fn(&mut Writer, Labels<'_>, &StatusSnapshot)| {
         move |w: &mut Writer, l: &Loaded<'_>| {
-            if let Some(s) = l.status.as_deref() {
+            if let Some((_, s)) = l.page() {
                 write(w, l.labels(), s);
             }
         }
     };
+    // The same, from the facts copied at load (see `Loaded`).
+    let facts = |write: fn(&mut Writer, Labels<'_>, &PageFacts)| {
+        move |w: &mut Writer, l: &Loaded<'_>| {
+            if let Some((page, _)) = l.page() {
+                write(w, l.labels(), page);
+            }
+        }
+    };
     // Lines per target of the lists, on average, to size units.
-    let with_status = loaded.iter().filter(|l| l.status.is_some()).count().max(1);
+    let with_status = loaded.iter().filter(|l| l.page().is_some()).count().max(1);
     let average = |count: fn(&StatusSnapshot) -> usize| {
         let total: usize = loaded
             .iter()
-            .filter_map(|l| l.status.as_deref().map(count))
+            .filter_map(|l| l.page().map(|(_, s)| count(s)))
             .sum();
         total.div_ceil(with_status).max(1)
     };
@@ -569,7 +674,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             ("upstream_page_status_code", HELP_PAGE_STATUS, Kind::Gauge),
             1,
-            fresh(|w, t, s| w.sample(t, &[], Value::Int(s.page.code()))),
+            facts(|w, t, p| w.sample(t, &[], Value::Int(p.page.code()))),
         ),
         per_target(
             loaded,
@@ -603,11 +708,10 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             Impact::ALL.len(),
-            fresh(|w, t, s| {
-                for impact in Impact::ALL {
-                    let n = s.incidents.iter().filter(|i| i.impact == impact).count();
+            facts(|w, t, p| {
+                for (impact, n) in Impact::ALL.iter().zip(p.open_incidents) {
                     let labels = [("impact", impact.as_str())];
-                    w.sample(t, &labels, Value::from(n as u64));
+                    w.sample_plain(t, &labels, Value::from(u64::from(n)));
                 }
             }),
         ),
@@ -656,7 +760,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             1,
-            fresh(|w, t, s| w.sample(t, &[], Value::Int(i64::from(s.maintenances_active)))),
+            facts(|w, t, p| w.sample(t, &[], Value::Int(i64::from(p.maintenances_active)))),
         ),
         per_target(
             loaded,
@@ -666,8 +770,8 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             1,
-            fresh(|w, t, s| {
-                if let Some(start) = s.next_maintenance_start {
+            facts(|w, t, p| {
+                if let Some(start) = p.next_maintenance_start {
                     w.sample(t, &[], Value::number(start));
                 }
             }),
@@ -696,7 +800,10 @@ fn tls_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
         .into_iter()
         .map(|(name, help, field)| {
             per_target(loaded, (name, help, Kind::Gauge), 1, move |w, l| {
-                let expiry = l.record.http.as_ref().filter(|_| l.fresh).and_then(field);
+                let Answer::Http(http) = &l.answer else {
+                    return;
+                };
+                let expiry = field(http);
                 if let Some(t) = expiry {
                     w.sample(l.labels(), &[], Value::number(t));
                 }
@@ -716,9 +823,11 @@ type JsonMember<'a> = (&'a Loaded<'a>, &'a JsonRule, &'a RuleSamples);
 fn json_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
     let mut families: std::collections::BTreeMap<&str, (&JsonRule, Vec<JsonMember<'a>>)> =
         std::collections::BTreeMap::new();
-    for l in loaded.iter().filter(|l| l.fresh) {
-        let (ProberConfig::Json(cfg), Some(snap)) = (&l.target.config.prober, &l.record.json)
-        else {
+    for l in loaded {
+        let Answer::Json(snap) = &l.answer else {
+            continue;
+        };
+        let ProberConfig::Json(cfg) = &l.target.config.prober else {
             continue;
         };
         for (rule, samples) in cfg.rules.iter().zip(&snap.rules) {
@@ -920,5 +1029,104 @@ mod tests {
             text,
             "# HELP a_things_total Things.\n# TYPE a_things_total counter\na_things_total 3\n# HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\ng 1.5\n"
         );
+    }
+
+    /// The families read what `load` copied out of each target (labels,
+    /// record and page scalars, TLS expiry, unknown values): every one of
+    /// them must still say what the target's own state says.
+    #[test]
+    fn families_written_from_the_scrape_copies_match_each_target() {
+        use crate::probe::{Incident, ProbeOutput, ProbeSuccess, Severity, StatusSnapshot};
+        let yaml = "targets:\n\
+            \x20 - name: page\n    labels: { team: \"a\\\"b\" }\n    statuspage: { url: \"http://127.0.0.1:1/s.json\" }\n\
+            \x20 - name: health\n    http: { url: \"http://127.0.0.1:1/health\" }\n\
+            \x20 - name: never\n    statuspage: { url: \"http://127.0.0.1:1/n.json\" }\n";
+        let config =
+            crate::config::Config::from_bytes(yaml.as_bytes(), std::path::Path::new("t.yaml"))
+                .expect("valid config");
+        let states: Vec<Arc<TargetState>> = config
+            .targets
+            .iter()
+            .map(|t| Arc::new(TargetState::new(t.clone())))
+            .collect();
+        let incident = |impact| Incident {
+            id: "i".into(),
+            name: "n".into(),
+            impact,
+            status: "investigating".into(),
+            started: None,
+        };
+        let page = StatusSnapshot {
+            page: Severity::PartialOutage,
+            incidents: vec![
+                incident(Impact::Minor),
+                incident(Impact::Critical),
+                incident(Impact::Minor),
+                incident(Impact::Maintenance),
+            ],
+            maintenances_active: 2,
+            next_maintenance_start: Some(1_800_000_000.0),
+            unknown_values: vec![("status", 3)],
+            ..StatusSnapshot::default()
+        };
+        let ok = |output| {
+            Ok(ProbeSuccess {
+                http_status: 200,
+                output,
+            })
+        };
+        let took = std::time::Duration::from_millis(5);
+        crate::runner::publish(&states[0], ok(ProbeOutput::Status(page.shared())), took);
+        let tls = HttpSnapshot {
+            tls_not_after: Some(1_900_000_000.0),
+            tls_chain_earliest_not_after: Some(1_850_000_000.5),
+        };
+        crate::runner::publish(&states[1], ok(ProbeOutput::Http(tls)), took);
+        let targets = SharedTargets::default();
+        targets.store(Arc::new(TargetSet { targets: states }));
+        let text = Metrics::new(targets, Arc::new(ExporterStatus::default())).render(Format::Text);
+
+        let page = "target=\"page\"";
+        let team = "team=\"a\\\"b\"";
+        for expected in [
+            format!("upstream_page_status_code{{{page},{team}}} 4\n"),
+            format!("upstream_incidents_open{{{page},impact=\"none\",{team}}} 0\n"),
+            format!("upstream_incidents_open{{{page},impact=\"minor\",{team}}} 2\n"),
+            format!("upstream_incidents_open{{{page},impact=\"major\",{team}}} 0\n"),
+            format!("upstream_incidents_open{{{page},impact=\"critical\",{team}}} 1\n"),
+            format!("upstream_incidents_open{{{page},impact=\"maintenance\",{team}}} 1\n"),
+            format!("upstream_maintenances_active{{{page},{team}}} 2\n"),
+            format!("upstream_maintenance_next_start_timestamp_seconds{{{page},{team}}} 1800000000\n"),
+            format!("upstream_unknown_values_total{{{page},field=\"status\",{team}}} 3\n"),
+            format!("upstream_probe_success{{{page},{team}}} 1\n"),
+            format!("upstream_http_status_code{{{page},{team}}} 200\n"),
+            "upstream_probe_success{target=\"health\"} 1\n".to_owned(),
+            "upstream_tls_cert_not_after_timestamp_seconds{target=\"health\"} 1900000000\n".to_owned(),
+            "upstream_tls_chain_earliest_not_after_timestamp_seconds{target=\"health\"} 1850000000.5\n"
+                .to_owned(),
+            "upstream_target_info{target=\"never\",prober=\"statuspage\",url=\"http://127.0.0.1:1/n.json\"} 1\n"
+                .to_owned(),
+        ] {
+            assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+        }
+        for line in text.lines().filter(|l| l.contains("target=\"page\"")) {
+            assert!(line.contains(team), "static label lost: {line}");
+        }
+        let last_run = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("upstream_probe_last_run_timestamp_seconds{target=\"health\"} ")
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .expect("a last run time for health");
+        assert!(
+            (last_run - crate::state::unix_now()).abs() < 60.0,
+            "{last_run}"
+        );
+        // The target that never ran has facts, not outcomes.
+        assert!(!text.contains("upstream_probe_success{target=\"never\"}"));
+        assert!(!text.contains("upstream_probe_last_run_timestamp_seconds{target=\"never\"}"));
+        assert!(!text.contains("upstream_page_status_code{target=\"never\"}"));
+        assert!(!text.contains("upstream_tls_cert_not_after_timestamp_seconds{target=\"page\""));
     }
 }
