@@ -257,7 +257,7 @@ fn metrics_render(c: &mut Criterion) {
         group.bench_function(format!("{name}_10000_targets"), |b| {
             b.iter(|| {
                 let mut bytes = 0usize;
-                metrics.render_to(black_box(format), gzip, &mut |chunk| {
+                metrics.render_to(black_box(format), gzip, |chunk| {
                     bytes += chunk.len();
                     true
                 });

@@ -312,8 +312,10 @@ fn stream_metrics(state: Arc<AppState>, format: Format, gzip: bool) -> Body {
     // more would only hold memory.
     let (tx, rx) = mpsc::channel::<Bytes>(2);
     tokio::task::spawn_blocking(move || {
-        let mut send = |chunk: Vec<u8>| tx.blocking_send(chunk.into()).is_ok();
-        state.metrics.render_to(format, gzip, &mut send);
+        // Moved in: the response ends as the last chunk goes, not once the
+        // scrape has cleaned up after itself.
+        let send = move |chunk: Vec<u8>| tx.blocking_send(chunk.into()).is_ok();
+        state.metrics.render_to(format, gzip, send);
     });
     let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
