@@ -170,19 +170,8 @@ impl Metrics {
             Format::Text => b"",
         };
         let set = self.targets.load();
-        let workers = crate::render::workers_for(set.targets.len());
-        let parts: Vec<&[Arc<TargetState>]> = set
-            .targets
-            .chunks(set.targets.len().div_ceil(workers).max(1))
-            .collect();
-        let arenas = in_parallel(parts.len(), |k| {
-            LabelArena::copy(parts[k].iter().map(|t| &t.labels))
-        });
-        let now = unix_now();
-        let mut loaded = Vec::with_capacity(set.targets.len());
-        for part in in_parallel(parts.len(), |k| load(parts[k], &arenas[k], now)) {
-            loaded.extend(part);
-        }
+        let arena = LabelArena::copy(set.targets.iter().map(|t| &t.labels));
+        let loaded = load(&set.targets, &arena, unix_now());
         let exposition = Exposition::new(format, &loaded);
         let workers = crate::render::workers_for(exposition.units.len());
         crate::render::render(&exposition, head.as_bytes(), tail, gzip, workers, &mut sink);
@@ -406,36 +395,6 @@ impl<'a> Loaded<'a> {
     fn ran(&self) -> bool {
         self.last.ran
     }
-}
-
-/// `f(0)`, …, `f(n - 1)` in order, each on a thread of its own but the
-/// first, which runs here (and any the system would not start). Loading a
-/// scrape's targets is mostly waiting for memory, ~5 ms at 10,000, which
-/// the render workers would otherwise wait out too.
-fn in_parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let f = &f;
-    std::thread::scope(|scope| {
-        let spawned: Vec<_> = (1..n)
-            .map(|k| {
-                std::thread::Builder::new()
-                    .name("metrics-load".into())
-                    .spawn_scoped(scope, move || f(k))
-            })
-            .collect();
-        let mut out = Vec::with_capacity(n);
-        if n > 0 {
-            out.push(f(0));
-        }
-        for (k, thread) in (1..n).zip(spawned) {
-            out.push(match thread {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(_) => f(k),
-            });
-        }
-        out
-    })
 }
 
 /// Every one of `targets` with its record, its labels in `arena` (copied
@@ -1071,14 +1030,6 @@ mod tests {
             text,
             "# HELP a_things_total Things.\n# TYPE a_things_total counter\na_things_total 3\n# HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\ng 1.5\n"
         );
-    }
-
-    #[test]
-    fn in_parallel_returns_every_result_in_order() {
-        for n in [0, 1, 2, 5] {
-            let expected: Vec<usize> = (0..n).map(|k| k * k).collect();
-            assert_eq!(in_parallel(n, |k| k * k), expected, "{n}");
-        }
     }
 
     /// The families read what `load` copied out of each target (labels,
