@@ -646,18 +646,12 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
 
 /// Status-page families: only targets with a fresh (not stale) snapshot.
 fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
-    let fresh = |write: fn(&mut Writer, Labels<'_>, &StatusSnapshot)| {
+    // Scalars come from the facts copied at load (see `Loaded`), lists from
+    // the shared snapshot.
+    let fresh = |write: fn(&mut Writer, Labels<'_>, &PageFacts, &StatusSnapshot)| {
         move |w: &mut Writer, l: &Loaded<'_>| {
-            if let Some((_, s)) = l.page() {
-                write(w, l.labels(), s);
-            }
-        }
-    };
-    // The same, from the facts copied at load (see `Loaded`).
-    let facts = |write: fn(&mut Writer, Labels<'_>, &PageFacts)| {
-        move |w: &mut Writer, l: &Loaded<'_>| {
-            if let Some((page, _)) = l.page() {
-                write(w, l.labels(), page);
+            if let Some((facts, s)) = l.page() {
+                write(w, l.labels(), facts, s);
             }
         }
     };
@@ -675,7 +669,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             ("upstream_page_status_code", HELP_PAGE_STATUS, Kind::Gauge),
             1,
-            facts(|w, t, p| w.sample(t, &[], Value::Int(p.page.code()))),
+            fresh(|w, t, p, _| w.sample(t, &[], Value::Int(p.page.code()))),
         ),
         per_target(
             loaded,
@@ -685,7 +679,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             average(|s| s.component_count()),
-            fresh(|w, t, s| {
+            fresh(|w, t, _, s| {
                 for c in s.each_component() {
                     let labels = [
                         ("component_id", c.id()),
@@ -709,7 +703,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             Impact::ALL.len(),
-            facts(|w, t, p| {
+            fresh(|w, t, p, _| {
                 for (impact, n) in Impact::ALL.iter().zip(p.open_incidents) {
                     let labels = [("impact", impact.as_str())];
                     w.sample_plain(t, &labels, Value::from(u64::from(n)));
@@ -724,7 +718,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Info,
             ),
             average(|s| s.incidents.len()),
-            fresh(|w, t, s| {
+            fresh(|w, t, _, s| {
                 for i in &s.incidents {
                     let labels = [
                         ("incident_id", i.id.as_str()),
@@ -744,7 +738,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             average(|s| s.incidents.len()),
-            fresh(|w, t, s| {
+            fresh(|w, t, _, s| {
                 for i in &s.incidents {
                     if let Some(started) = i.started {
                         let labels = [("incident_id", i.id.as_str())];
@@ -761,7 +755,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             1,
-            facts(|w, t, p| w.sample(t, &[], Value::Int(i64::from(p.maintenances_active)))),
+            fresh(|w, t, p, _| w.sample(t, &[], Value::Int(i64::from(p.maintenances_active)))),
         ),
         per_target(
             loaded,
@@ -771,7 +765,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 Kind::Gauge,
             ),
             1,
-            facts(|w, t, p| {
+            fresh(|w, t, p, _| {
                 if let Some(start) = p.next_maintenance_start {
                     w.sample(t, &[], Value::number(start));
                 }
