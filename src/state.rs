@@ -102,6 +102,9 @@ impl DurationHistogram {
 /// Everything known about one configured target.
 #[derive(Debug)]
 pub struct TargetState {
+    /// Unique for the life of the process: a reload that changes a target
+    /// makes a new state, with a new id.
+    pub id: u64,
     pub config: Arc<TargetConfig>,
     /// `upstream_target_info`'s url label (no credentials, no query).
     pub display_url: String,
@@ -127,7 +130,9 @@ pub struct TargetState {
 
 impl TargetState {
     pub fn new(config: Arc<TargetConfig>) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         TargetState {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             display_url: config.prober.display_url(),
             labels: TargetLabels::new(&config.name, &config.labels),
             config,

@@ -352,6 +352,30 @@ pub struct StatusSnapshot {
     pub components_capped: usize,
     /// Unknown enum values seen in this answer, by field name.
     pub unknown_values: Vec<(&'static str, u64)>,
+    /// Which published snapshot this is (see [`StatusSnapshot::published_id`]);
+    /// `Default` in a literal.
+    pub published: PublishedId,
+}
+
+/// A number given to each snapshot [`StatusSnapshot::shared`] publishes,
+/// unique for the life of the process: `/metrics` keeps a page's
+/// compressed lines for as long as the same snapshot is published. 0 on a
+/// snapshot not published that way, and on any copy (a copy may be changed
+/// and then published under its own number).
+#[derive(Debug, Default)]
+pub struct PublishedId(u64);
+
+impl Clone for PublishedId {
+    fn clone(&self) -> PublishedId {
+        PublishedId(0)
+    }
+}
+
+impl PublishedId {
+    fn next() -> PublishedId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        PublishedId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl StatusSnapshot {
@@ -367,7 +391,15 @@ impl StatusSnapshot {
         }
         self.incidents.shrink_to_fit();
         self.unknown_values.shrink_to_fit();
+        self.published = PublishedId::next();
         Arc::new(self)
+    }
+
+    /// This snapshot's number if [`StatusSnapshot::shared`] published it,
+    /// else 0. Two published snapshots never share a number, so equal
+    /// numbers mean the same contents.
+    pub fn published_id(&self) -> u64 {
+        self.published.0
     }
 
     /// Everything but how the components are stored.
