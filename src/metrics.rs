@@ -559,9 +559,10 @@ impl crate::render::Source for Exposition<'_> {
     /// target's id (a changed target is a new one) and its fresh snapshot's
     /// number (0 when it has none) say all there is to say about its bytes.
     /// Those pairs (16 bytes a target, ~1.1 MB for the seven families at
-    /// 10,000 targets if kept as they are) go into the key as two 64-bit
-    /// SipHash digests with different seeds: two different units agreeing
-    /// on both by chance is a 1-in-2^128 event.
+    /// 10,000 targets if kept as they are), with the family's name and the
+    /// format, go into the key as two 64-bit SipHash digests with different
+    /// seeds, after the unit's range: two different units agreeing on both
+    /// by chance is a 1-in-2^128 event.
     fn cache_key(&self, unit: usize, key: &mut Vec<u64>) -> bool {
         use std::hash::Hasher as _;
         let (j, start, end) = self.units[unit];
@@ -569,13 +570,11 @@ impl crate::render::Source for Exposition<'_> {
         if !job.keyed_by_snapshot {
             return false;
         }
-        let format = match self.format {
-            Format::Text => 0,
-            Format::OpenMetrics => 1,
-        };
         let mut digests = [0u64, 1].map(|seed| {
             let mut h = std::hash::DefaultHasher::new();
             h.write_u64(seed);
+            h.write(job.name.as_bytes());
+            h.write_u8(self.format as u8);
             h
         });
         for l in &self.loaded[start as usize..end as usize] {
@@ -589,22 +588,10 @@ impl crate::render::Source for Exposition<'_> {
                 h.write_u64(snapshot);
             }
         }
-        key.extend([
-            name_hash(job.name),
-            format,
-            u64::from(start),
-            u64::from(end),
-        ]);
+        key.extend([u64::from(start), u64::from(end)]);
         key.extend(digests.map(|h| h.finish()));
         true
     }
-}
-
-/// FNV-1a of a family's name, to tell families apart in a unit's key.
-fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// What every target has: facts, probe outcome, counters, timings.

@@ -262,7 +262,7 @@ fn work(source: &dyn Source, queue: &Queue, gzip: bool, kept: Option<Arc<Pieces>
 struct Renderer {
     deflater: Option<Deflater>,
     plain: Vec<u8>,
-    /// The last body's kept pieces (gzip with a cache only).
+    /// The last body's kept pieces ([`render`] passes them only with gzip).
     kept: Option<Arc<Pieces>>,
     key: Vec<u64>,
 }
@@ -272,7 +272,7 @@ impl Renderer {
         Renderer {
             deflater: gzip.then(Deflater::new),
             plain: Vec::new(),
-            kept: kept.filter(|_| gzip),
+            kept,
             key: Vec::new(),
         }
     }
@@ -611,19 +611,24 @@ mod tests {
         }
     }
 
-    fn collect(source: &Lines, gzip: bool, workers: usize) -> (Vec<Vec<u8>>, u64) {
+    /// `source` between `# head` and `# EOF` as `options` say: the chunks
+    /// and the returned length.
+    fn collect(source: &dyn Source, options: Options<'_>) -> (Vec<Vec<u8>>, u64) {
         let mut chunks = Vec::new();
         let mut sink = |c: Vec<u8>| {
             chunks.push(c);
             true
         };
-        let options = Options {
+        let len = render(source, b"# head\n", b"# EOF\n", options, &mut sink);
+        (chunks, len)
+    }
+
+    fn uncached(gzip: bool, workers: usize) -> Options<'static> {
+        Options {
             gzip,
             workers,
             cache: None,
-        };
-        let len = render(source, b"# head\n", b"# EOF\n", options, &mut sink);
-        (chunks, len)
+        }
     }
 
     fn sample() -> Lines {
@@ -644,7 +649,7 @@ mod tests {
         let source = sample();
         let expected = source.expected("# head\n", "# EOF\n");
         for workers in [0, 1, 2, 3, 8] {
-            let (chunks, len) = collect(&source, false, workers);
+            let (chunks, len) = collect(&source, uncached(false, workers));
             let body = String::from_utf8(chunks.concat()).unwrap();
             assert_eq!(body, expected, "{workers} workers");
             assert_eq!(len, expected.len() as u64);
@@ -663,7 +668,7 @@ mod tests {
         let source = sample();
         let expected = source.expected("# head\n", "# EOF\n");
         for workers in [0, 1, 2, 4] {
-            let (chunks, len) = collect(&source, true, workers);
+            let (chunks, len) = collect(&source, uncached(true, workers));
             let gz = chunks.concat();
             assert_eq!(len, expected.len() as u64);
             assert!(gz.len() < expected.len() / 4, "compressed: {}", gz.len());
@@ -785,17 +790,11 @@ mod tests {
     }
 
     fn body(source: &Keyed, gzip: bool, workers: usize, cache: &PieceCache) -> String {
-        let mut chunks = Vec::new();
-        let mut sink = |c: Vec<u8>| {
-            chunks.push(c);
-            true
-        };
         let options = Options {
-            gzip,
-            workers,
             cache: Some(cache),
+            ..uncached(gzip, workers)
         };
-        render(source, b"# head\n", b"# EOF\n", options, &mut sink);
+        let (chunks, _) = collect(source, options);
         if gzip {
             gunzip(&chunks)
         } else {
