@@ -70,7 +70,7 @@ struct TargetView<'a> {
 impl Serialize for TargetView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let t = self.target;
-        let r = t.record.load();
+        let r = t.record();
         let status = t.fresh_status(&r, self.now);
         let status = status.as_deref();
         let fresh = t.is_fresh(&r, self.now);

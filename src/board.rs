@@ -120,7 +120,7 @@ struct Card<'a> {
 
 impl<'a> Card<'a> {
     fn new(target: &'a TargetState, now: f64) -> Self {
-        let record = target.record.load_full();
+        let record = target.record_full();
         let status = target.fresh_status(&record, now);
         let failing = record.last_run.is_some() && !record.success;
         let severity = match &status {

@@ -320,7 +320,7 @@ impl RowStatus {
 impl Row {
     /// The row for a target's latest record.
     pub fn from_state(state: &TargetState, now: f64) -> Row {
-        let record = state.record.load();
+        let record = state.record();
         let snapshot = state.fresh_status(&record, now);
         let status = if !record.success {
             RowStatus::Failed

@@ -366,6 +366,9 @@ pub fn next_slot(origin: Instant, interval: Duration, now: Instant) -> Instant {
 async fn target_loop(state: Arc<TargetState>, shared: Arc<Shared>, shutdown: CancellationToken) {
     let interval = state.config.interval;
     let origin = first_slot(shared.epoch, Instant::now(), interval);
+    let since_epoch = origin.saturating_duration_since(shared.epoch).as_nanos();
+    let phase = since_epoch % interval.as_nanos().max(1);
+    state.set_phase(u64::try_from(phase).unwrap_or(u64::MAX));
     let mut next = origin;
     loop {
         tokio::select! {
@@ -498,7 +501,8 @@ pub fn publish(
     result: Result<ProbeSuccess, ProbeError>,
     elapsed: Duration,
 ) -> Option<Duration> {
-    let previous = state.record.load();
+    let publishing = state.publishing();
+    let previous = state.record();
     let now = unix_now();
     let result = result.and_then(|success| check_against_previous(success, &previous));
     // Counted before its failure, if any: a scrape reads the failures
@@ -563,7 +567,7 @@ pub fn publish(
         }
     };
     state.record_history(&record);
-    state.record.store(Arc::new(record));
+    publishing.store_record(record);
     state.first_done.store(true, Ordering::Release);
     retry_after
 }

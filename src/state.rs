@@ -95,6 +95,9 @@ impl DurationHistogram {
         }
         let count = out.iter().map(|(_, n)| n).sum();
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        // Pairs with the fence in `TargetState::publishing`: whoever saw a
+        // publish's change here sees its odd publish count from now on.
+        std::sync::atomic::fence(Ordering::Acquire);
         (sum, count, out)
     }
 }
@@ -106,11 +109,25 @@ pub struct TargetState {
     /// makes a new state, with a new id.
     pub id: u64,
     pub config: Arc<TargetConfig>,
+    /// Publishes begun plus publishes ended ([`TargetState::publishing`]):
+    /// odd while one runs, and the same even number for as long as nothing
+    /// a probe publishes has changed, so a scrape may keep what it
+    /// rendered of this target's probe families under that number.
+    publishes: AtomicU64,
+    /// Where in its interval the target's probe slots fall, in
+    /// nanoseconds (0 until the runner schedules it): `/metrics` lists
+    /// targets in this order, so the targets that probed between two
+    /// scrapes sit side by side (see `metrics::scrape_order`).
+    phase: AtomicU64,
     /// `upstream_target_info`'s url label (no credentials, no query).
     pub display_url: String,
     /// `target="<name>"` and the static labels, escaped once for `/metrics`.
     pub labels: TargetLabels,
-    pub record: ArcSwap<ProbeRecord>,
+    /// Changed only through [`Publishing::store_record`].
+    record: ArcSwap<ProbeRecord>,
+    /// Counters, histogram and unknown values change only while a publish
+    /// runs ([`TargetState::publishing`]): gzip scrapes keep what they
+    /// rendered of them until the publish count changes.
     pub probes_total: AtomicU64,
     pub failures: [AtomicU64; Reason::ALL.len()],
     pub duration: DurationHistogram,
@@ -136,6 +153,8 @@ impl TargetState {
             display_url: config.prober.display_url(),
             labels: TargetLabels::new(&config.name, &config.labels),
             config,
+            publishes: AtomicU64::new(0),
+            phase: AtomicU64::new(0),
             record: ArcSwap::from_pointee(ProbeRecord::default()),
             probes_total: AtomicU64::new(0),
             failures: Default::default(),
@@ -146,6 +165,49 @@ impl TargetState {
             conditional: Arc::new(ConditionalCache::default()),
             history: Mutex::new(ProbeHistory::default()),
         }
+    }
+
+    /// Mark a publish as running until the guard drops: everything a
+    /// probe changes (record, counters, histogram, unknown values) is
+    /// changed while it lives.
+    pub fn publishing(&self) -> Publishing<'_> {
+        self.publishes.fetch_add(1, Ordering::Relaxed);
+        // The odd count is visible to whoever sees any change after it.
+        std::sync::atomic::fence(Ordering::Release);
+        Publishing(self)
+    }
+
+    /// The publish count to read before what a probe publishes
+    /// (seqlock-style; see [`TargetState::publishes_unchanged_since`]).
+    pub fn publishes_before_reading(&self) -> u64 {
+        self.publishes.load(Ordering::Acquire)
+    }
+
+    /// Whether what was read after `before` was
+    /// [`TargetState::publishes_before_reading`] is one whole publish's
+    /// state: no publish ran meanwhile, and none was half done.
+    pub fn publishes_unchanged_since(&self, before: u64) -> bool {
+        std::sync::atomic::fence(Ordering::Acquire);
+        before.is_multiple_of(2) && self.publishes.load(Ordering::Relaxed) == before
+    }
+
+    /// The latest record.
+    pub fn record(&self) -> arc_swap::Guard<Arc<ProbeRecord>> {
+        self.record.load()
+    }
+
+    /// The latest record, as an `Arc` of its own.
+    pub fn record_full(&self) -> Arc<ProbeRecord> {
+        self.record.load_full()
+    }
+
+    /// Record where in its interval the target's slots fall.
+    pub fn set_phase(&self, nanos: u64) {
+        self.phase.store(nanos, Ordering::Relaxed);
+    }
+
+    pub fn phase(&self) -> u64 {
+        self.phase.load(Ordering::Relaxed)
     }
 
     /// Append a just-published record to the target's history.
@@ -218,6 +280,24 @@ impl TargetState {
         record
             .last_success
             .is_some_and(|t| now - t <= self.config.stale_after.as_secs_f64())
+    }
+}
+
+/// A publish in progress (see [`TargetState::publishing`]).
+pub struct Publishing<'t>(&'t TargetState);
+
+impl Publishing<'_> {
+    /// Replace the target's record: only while publishing, so that a
+    /// scrape can tell a record it already rendered from a new one.
+    pub fn store_record(&self, record: ProbeRecord) {
+        self.0.record.store(Arc::new(record));
+    }
+}
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        // Release: the changes are visible before the even count.
+        self.0.publishes.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -409,6 +489,32 @@ pub type SharedTargets = Arc<ArcSwap<TargetSet>>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a scrape reads between two looks at the publish count is one
+    /// whole publish's state only if no publish ran or began meanwhile.
+    #[test]
+    fn publish_count_tells_a_whole_publish_from_one_under_way() {
+        let config = crate::config::Config::from_bytes(
+            b"targets:\n  - { name: t, http: { url: \"http://127.0.0.1:1/\" } }\n",
+            std::path::Path::new("t.yaml"),
+        )
+        .expect("valid config");
+        let state = TargetState::new(config.targets[0].clone());
+        let before = state.publishes_before_reading();
+        assert!(state.publishes_unchanged_since(before));
+        {
+            let publishing = state.publishing();
+            // Begun before the reading started: not a whole publish.
+            let during = state.publishes_before_reading();
+            assert!(!state.publishes_unchanged_since(during));
+            publishing.store_record(ProbeRecord::default());
+        }
+        // Ran while the reading went on: not the state it began with.
+        assert!(!state.publishes_unchanged_since(before));
+        let after = state.publishes_before_reading();
+        assert_ne!(after, before);
+        assert!(state.publishes_unchanged_since(after));
+    }
 
     #[test]
     fn histogram_buckets_and_sum() {
