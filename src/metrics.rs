@@ -294,10 +294,9 @@ struct Loaded<'a> {
     /// publishes was read from one whole publish, else an odd number (see
     /// [`TargetState::publishes_unchanged_since`]). The probe families'
     /// bytes depend on nothing else, so they may be kept under it. The
-    /// duration histogram is read as its family is written, later: what
-    /// that reads is this publish's or a later one's, and a later one has
-    /// changed the count before it changed the histogram, so the next
-    /// scrape does not take the piece for this count's.
+    /// duration histogram is read later, as its family is written; a unit
+    /// is kept only if the count is still this one after that read
+    /// ([`Exposition::still_current`]).
     publishes: u64,
 }
 
@@ -437,8 +436,10 @@ impl<'a> Loaded<'a> {
 /// order of a family's samples is valid exposition.
 fn scrape_order(targets: &[Arc<TargetState>]) -> Vec<&TargetState> {
     let mut ordered: Vec<&TargetState> = targets.iter().map(|t| &**t).collect();
+    // Each key read once: a phase set by the runner mid-sort must not make
+    // the order inconsistent (the standard sorts may panic on that).
     // Stable: targets not scheduled yet (phase 0) keep the config's order.
-    ordered.sort_by_key(|t| (t.config.interval, t.phase()));
+    ordered.sort_by_cached_key(|t| (t.config.interval, t.phase()));
     ordered
 }
 
@@ -669,6 +670,22 @@ impl crate::render::Source for Exposition<'_> {
         key.extend([u64::from(start), u64::from(end)]);
         key.extend(digests);
         true
+    }
+
+    /// The duration histogram is read as its family is written, after the
+    /// key was taken from the scrape's rows: if one of the unit's targets
+    /// began a publish meanwhile, what was read may be part of it (a
+    /// bucket counted, the sum not yet), so the piece is not kept. The
+    /// other probe families write only from the rows, but the check is
+    /// the same for all of them.
+    fn still_current(&self, unit: usize) -> bool {
+        let (j, start, end) = self.units[unit];
+        if self.jobs[j as usize].kept_by != KeptBy::Probe {
+            return true;
+        }
+        self.loaded[start as usize..end as usize]
+            .iter()
+            .all(|l| l.target.publishes_unchanged_since(l.publishes))
     }
 }
 

@@ -45,6 +45,13 @@ pub trait Source: Sync {
     fn cache_key(&self, _unit: usize, _key: &mut Vec<u64>) -> bool {
         false
     }
+    /// Whether unit `unit`, just rendered after its key was taken, still
+    /// shows what the key stands for (anything it read as it rendered,
+    /// rather than from what the key was made of, may have moved on
+    /// meanwhile); if not, its piece is served but not kept.
+    fn still_current(&self, _unit: usize) -> bool {
+        true
+    }
 }
 
 /// Compressed pieces of the last gzip body, by their units' keys, for the
@@ -294,6 +301,9 @@ impl Renderer {
             return piece;
         }
         let mut piece = self.render(source, unit);
+        if !source.still_current(unit) {
+            return piece;
+        }
         let kept = Kept {
             bytes: piece.bytes.as_slice().into(),
             crc: piece.crc.clone(),
@@ -737,6 +747,8 @@ mod tests {
     struct Keyed {
         units: Vec<(Option<u64>, String)>,
         renders: std::sync::atomic::AtomicUsize,
+        /// Units whose source moves on while they render.
+        moving: Vec<usize>,
     }
 
     impl Keyed {
@@ -744,6 +756,7 @@ mod tests {
             Keyed {
                 units,
                 renders: Default::default(),
+                moving: Vec::new(),
             }
         }
 
@@ -778,6 +791,9 @@ mod tests {
             };
             key.push(k);
             true
+        }
+        fn still_current(&self, unit: usize) -> bool {
+            !self.moving.contains(&unit)
         }
     }
 
@@ -836,6 +852,27 @@ mod tests {
             assert_eq!(body(&source, false, workers, &cache), source.expected());
             assert_eq!(source.renders(), 4);
             assert_eq!(cache.size(), kept);
+        }
+    }
+
+    /// A unit that moved on while it rendered is served as rendered but
+    /// not kept, so the next body renders it again.
+    #[test]
+    fn a_unit_that_moved_on_while_rendering_is_served_but_not_kept() {
+        for workers in [0, 2] {
+            let cache = PieceCache::default();
+            let mut source = Keyed::new(vec![
+                (Some(1), unit_text("a", 300)),
+                (Some(2), unit_text("b", 300)),
+            ]);
+            source.moving = vec![1];
+            assert_eq!(body(&source, true, workers, &cache), source.expected());
+            assert_eq!(source.renders(), 2);
+            assert_eq!(cache.size().0, 1);
+            source.moving.clear();
+            assert_eq!(body(&source, true, workers, &cache), source.expected());
+            assert_eq!(source.renders(), 1, "{workers} workers");
+            assert_eq!(cache.size().0, 2);
         }
     }
 

@@ -95,8 +95,9 @@ impl DurationHistogram {
         }
         let count = out.iter().map(|(_, n)| n).sum();
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        // Pairs with the fence in `TargetState::publishing`: whoever saw a
-        // publish's change here sees its odd publish count from now on.
+        // Pairs with the fence in `TargetState::publishing`: a reader that
+        // saw a publish's change here sees its odd publish count when it
+        // reads the count next (`metrics::Exposition::still_current`).
         std::sync::atomic::fence(Ordering::Acquire);
         (sum, count, out)
     }
@@ -171,7 +172,13 @@ impl TargetState {
     /// probe changes (record, counters, histogram, unknown values) is
     /// changed while it lives.
     pub fn publishing(&self) -> Publishing<'_> {
-        self.publishes.fetch_add(1, Ordering::Relaxed);
+        let before = self.publishes.fetch_add(1, Ordering::Relaxed);
+        // One publish at a time per target (its one task publishes, without
+        // awaiting in between): two at once would make the count even.
+        debug_assert!(
+            before.is_multiple_of(2),
+            "publishes of one target overlapped"
+        );
         // The odd count is visible to whoever sees any change after it.
         std::sync::atomic::fence(Ordering::Release);
         Publishing(self)
