@@ -1352,6 +1352,18 @@ mod tests {
         gzip
     }
 
+    /// A fresh state for each target of config `yaml`.
+    fn states_of(yaml: &str) -> Vec<Arc<TargetState>> {
+        let config =
+            crate::config::Config::from_bytes(yaml.as_bytes(), std::path::Path::new("t.yaml"))
+                .expect("valid config");
+        config
+            .targets
+            .iter()
+            .map(|t| Arc::new(TargetState::new(t.clone())))
+            .collect()
+    }
+
     /// `count` never-contacted `http` targets, each with one failed probe
     /// published, and their metrics.
     fn failed_http_targets(count: usize) -> (Vec<Arc<TargetState>>, Metrics) {
@@ -1361,14 +1373,7 @@ mod tests {
                 "  - name: t{i:03}\n    http: {{ url: \"http://127.0.0.1:1/{i}\" }}\n"
             ));
         }
-        let config =
-            crate::config::Config::from_bytes(yaml.as_bytes(), std::path::Path::new("t.yaml"))
-                .expect("valid config");
-        let states: Vec<_> = config
-            .targets
-            .iter()
-            .map(|t| Arc::new(TargetState::new(t.clone())))
-            .collect();
+        let states = states_of(&yaml);
         for state in &states {
             fail(state);
         }
@@ -1433,14 +1438,7 @@ mod tests {
   - { name: d, interval: 60s, http: { url: \"http://127.0.0.1:1/d\" } }
   - { name: e, interval: 60s, http: { url: \"http://127.0.0.1:1/e\" } }
 ";
-        let config =
-            crate::config::Config::from_bytes(yaml.as_bytes(), std::path::Path::new("t.yaml"))
-                .expect("valid config");
-        let states: Vec<_> = config
-            .targets
-            .iter()
-            .map(|t| Arc::new(TargetState::new(t.clone())))
-            .collect();
+        let states = states_of(yaml);
         // a and e share a phase; d was never scheduled (phase 0).
         for (state, phase) in states.iter().zip([5_000u64, 9_000, 2_000, 0, 5_000]) {
             state.set_phase(phase);
