@@ -105,6 +105,20 @@ class Goals(unittest.TestCase):
         self.assertEqual(verdict, "FAIL", figure)  # 150 / 1400 > 0.1, though 150 / 3500 < 0.1
         self.assertIn("its figure at 1,000", figure)
 
+    def render_goal(self, render):
+        return [g for g in compare.goals({"rows": [], "render": render}) if "render p99" in g[0]][0]
+
+    def test_render_goal_is_judged_on_plain_and_reports_spaced_gzip_scrapes(self):
+        kind = lambda p99: {"p50_ms": p99 / 2, "p99_ms": p99, "max_ms": p99, "bytes": 41 << 20, "first_ms": None}
+        render = {"n": 10000, "plain": kind(49.0), "gzip": kind(20.0), "client_floor_p99_ms": 30.0,
+                  "gzip_spaced": {"scrapes": 5, "apart_s": 5.0, "p50_ms": 47.25, "max_ms": 61.5}}
+        goal, figure, verdict = self.render_goal(render)
+        self.assertEqual(verdict, "PASS", figure)
+        self.assertIn("gzip 5 scrapes 5 s apart (every target probed in between): p50 47.2 / max 61.5 ms", figure)
+        render["plain"] = kind(51.0)
+        self.assertEqual(self.render_goal(render)[2], "FAIL")
+        del render["gzip_spaced"]  # a JSON of an older run has no spaced scrapes
+        self.assertNotIn("apart", self.render_goal(render)[1])
 
     def test_saturated_means_too_few_probes_or_too_many_failures(self):
         self.assertFalse(compare.saturated(1000, 1000, 0))
