@@ -150,11 +150,16 @@ struct Payments {
     _pki: tls_server::Pki,
 }
 
-/// A private CA and an HTTPS server whose leaf expires in 10 days.
+/// A private CA and an HTTPS server whose leaf expires in about 10 days.
 async fn payments_server() -> Payments {
     use chrono::Datelike as _;
     let pki = tls_server::Pki::new();
-    let day = (chrono::Utc::now() + chrono::Duration::days(10)).date_naive();
+    // The leaf ends at midnight UTC of its last day, up to a day before
+    // the instant it is computed from. From 10.5 days ahead it is 9.5 to
+    // 10.5 days away, so the alert's "9d "/"10d " holds at any hour (from
+    // exactly 10 days ahead, a run started seconds before midnight saw
+    // "8d 23h 59m 55s").
+    let day = (chrono::Utc::now() + chrono::Duration::hours(10 * 24 + 12)).date_naive();
     let (chain, key, not_after) = pki.leaf(
         (2020, 1, 1),
         (day.year(), day.month() as u8, day.day() as u8),
