@@ -6,11 +6,14 @@
 //! and then deriving the text format in a second pass cost several hundred
 //! milliseconds per scrape; this writer appends straight into the response
 //! buffer: metric names and label names are copied, label values are
-//! escaped only when they contain a character that needs it, numbers go
-//! through `itoa`/`dtoa` (the formatters `prometheus-client` uses, so the
-//! numbers read the same). A family's descriptor lines are written when it
-//! opens and taken back if it ends without samples, so an empty family
-//! leaves no bare `# TYPE` behind.
+//! escaped only when they contain a character that needs it, integers go
+//! through `itoa` (as in `prometheus-client`), other numbers through
+//! `zmij`: the shortest digits that read back as the same `f64`, about
+//! three times as fast as `prometheus-client`'s `dtoa`, whose Grisu2 now
+//! and then writes a longer, different last digit (`0.30000000000000007`
+//! for `0.1 + 0.2`; both read back the same). A family's descriptor lines
+//! are written when it opens and taken back if it ends without samples, so
+//! an empty family leaves no bare `# TYPE` behind.
 //!
 //! The small families of the exporter itself stay on `prometheus-client`.
 //!
@@ -158,6 +161,7 @@ impl Writer {
     /// One sample of the open family: the target's labels, then `labels`
     /// pairs in order, then the target's static labels. Counters get
     /// `_total`, infos `_info`.
+    #[inline(always)]
     pub fn sample<'t>(
         &mut self,
         target: impl Into<Labels<'t>>,
@@ -170,6 +174,7 @@ impl Writer {
     /// [`Writer::sample`] for label values the caller knows need no
     /// escaping (checked once when they were parsed, see
     /// [`label_needs_escaping`]), so the scrape does not look again.
+    #[inline(always)]
     pub fn sample_plain<'t>(
         &mut self,
         target: impl Into<Labels<'t>>,
@@ -180,6 +185,7 @@ impl Writer {
         self.sample_escaping(target.into(), labels, false, value);
     }
 
+    #[inline(always)]
     fn sample_escaping(
         &mut self,
         target: Labels<'_>,
@@ -230,6 +236,14 @@ impl Writer {
     /// `<name><suffix>{le="…",target="…",<labels>,<static labels>} <value>`:
     /// `le` first, as prometheus-client writes it; the target's own labels
     /// come pre-escaped from [`TargetLabels`].
+    ///
+    /// Inlined into every caller (with the `sample*` methods): there the
+    /// label names are constants and the count of labels is known, so the
+    /// copies of names become a few stores instead of calls to `memcpy`,
+    /// and the loop over labels unrolls. A plain render at 10,000 targets
+    /// executes ~21 % fewer instructions (callgrind,
+    /// `bench/render-instructions`).
+    #[inline(always)]
     fn line(
         &mut self,
         suffix: &[u8],
@@ -443,7 +457,7 @@ fn push_float(out: &mut Vec<u8>, v: f64) {
     } else if v.is_infinite() {
         out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
     } else {
-        out.extend_from_slice(dtoa::Buffer::new().format(v).as_bytes());
+        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
     }
 }
 
@@ -614,14 +628,47 @@ mod tests {
     fn numbers() {
         let out = render(Format::Text, |w| {
             w.family("n", "N.", Kind::Gauge);
-            for v in [1763822345.25, 0.0, -3.0, 1e300, f64::NAN] {
+            for v in [
+                1763822345.25,
+                0.0,
+                -3.0,
+                1e300,
+                1.5e-7,
+                0.1 + 0.2,
+                1796317693.2922587,
+                f64::NAN,
+                f64::NEG_INFINITY,
+            ] {
                 w.sample(&TargetLabels::none(), &[], Value::number(v));
             }
         });
+        // The shortest digits that read back the same: `dtoa` wrote
+        // 0.30000000000000007 and 1796317693.2922588 for the two before NaN.
         assert_eq!(
             out,
-            "# HELP n N.\n# TYPE n gauge\nn 1763822345.25\nn 0\nn -3\nn 1e300\nn NaN\n"
+            "# HELP n N.\n# TYPE n gauge\nn 1763822345.25\nn 0\nn -3\nn 1e+300\nn 1.5e-7\n\
+             n 0.30000000000000004\nn 1796317693.2922587\nn NaN\nn -Inf\n"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the value, the text reads back as the same `f64` (as
+        /// Prometheus parses it: Rust's parser and Go's agree on these).
+        #[test]
+        fn floats_read_back_as_the_same_value(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            let mut out = Vec::new();
+            push_float(&mut out, v);
+            let text = String::from_utf8(out).unwrap();
+            let read = match text.as_str() {
+                "+Inf" => f64::INFINITY,
+                other => other.parse::<f64>().unwrap(),
+            };
+            proptest::prop_assert!(
+                read.to_bits() == v.to_bits() || (v.is_nan() && read.is_nan()),
+                "{v:e} written as {text}"
+            );
+        }
     }
 
     #[test]
