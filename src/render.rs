@@ -486,6 +486,10 @@ struct QueueState {
     /// Finished units from `taken` on, by `unit - taken`.
     done: std::collections::VecDeque<Option<Piece>>,
     cancelled: bool,
+    /// The consumer is waiting for unit `taken`.
+    consumer_waiting: bool,
+    /// Workers waiting for room.
+    workers_waiting: usize,
 }
 
 impl Queue {
@@ -496,6 +500,8 @@ impl Queue {
                 taken: 0,
                 done: std::collections::VecDeque::with_capacity(window),
                 cancelled: false,
+                consumer_waiting: false,
+                workers_waiting: 0,
             }),
             finished: Condvar::new(),
             room: Condvar::new(),
@@ -523,7 +529,9 @@ impl Queue {
                 s.next += 1;
                 return Some(unit);
             }
+            s.workers_waiting += 1;
             s = self.room.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.workers_waiting -= 1;
         }
     }
 
@@ -536,8 +544,13 @@ impl Queue {
             s.done.push_back(None);
         }
         s.done[slot] = Some(piece);
+        // The consumer goes on only with the unit it waits for; waking it
+        // for any other is a thread switch for nothing.
+        let wake = s.consumer_waiting && slot == 0;
         drop(s);
-        self.finished.notify_all();
+        if wake {
+            self.finished.notify_one();
+        }
     }
 
     /// Unit `unit` (the next in order), waiting until it is finished; None
@@ -549,14 +562,25 @@ impl Queue {
             if let Some(piece) = s.done.front_mut().and_then(Option::take) {
                 s.done.pop_front();
                 s.taken += 1;
+                // Waiting workers are woken once half the window is free
+                // rather than at each unit taken, so each wake-up renders
+                // several units. Nothing stalls meanwhile: a waiting worker
+                // has put its last unit, so the units ahead are all done or
+                // being rendered by a worker that is not waiting.
+                let ahead = s.next.saturating_sub(s.taken);
+                let wake = s.workers_waiting > 0 && ahead <= self.window / 2;
                 drop(s);
-                self.room.notify_all();
+                if wake {
+                    self.room.notify_all();
+                }
                 return Some(piece);
             }
             if s.cancelled {
                 return None;
             }
+            s.consumer_waiting = true;
             s = self.finished.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.consumer_waiting = false;
         }
     }
 
@@ -670,6 +694,47 @@ mod tests {
             assert!(chunks.len() > 3);
             let small = |c: &Vec<u8>| c.len() < CHUNK / 2;
             assert!(chunks.windows(2).all(|w| !small(&w[0]) || !small(&w[1])));
+        }
+    }
+
+    #[test]
+    fn many_small_units_come_out_whole_on_any_number_of_workers() {
+        // 2,000 units of 0-3 lines: workers finish out of order and run
+        // into the window all the time, and the consumer waits often. The
+        // wake-ups the queue leaves out (the consumer only for the unit it
+        // waits for, workers only once half the window is free) must never
+        // leave anyone waiting for good: a stall fails here, not hangs.
+        let groups = (0..40)
+            .map(|g| (0..50).map(|u| (g * 7 + u * 13) % 4).collect())
+            .collect();
+        let source = Lines { groups };
+        let expected = source.expected("# head\n", "# EOF\n");
+        let (done, results) = std::sync::mpsc::channel();
+        let runs = [1, 2, 3, 4, 8];
+        std::thread::spawn(move || {
+            for workers in runs {
+                for gzip in [false, true] {
+                    let (chunks, _) = collect(&source, uncached(gzip, workers));
+                    if done.send((workers, gzip, chunks.concat())).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        for _ in 0..runs.len() * 2 {
+            let (workers, gzip, body) = results
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("a render stalled");
+            let text = if gzip {
+                let mut plain = String::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_string(&mut plain)
+                    .unwrap();
+                plain
+            } else {
+                String::from_utf8(body).unwrap()
+            };
+            assert_eq!(text, expected, "{workers} workers, gzip {gzip}");
         }
     }
 
