@@ -240,9 +240,9 @@ impl Writer {
     /// Inlined into every caller (with the `sample*` methods): there the
     /// label names are constants and the count of labels is known, so the
     /// copies of names become a few stores instead of calls to `memcpy`,
-    /// and the loop over labels unrolls. A plain render at 10,000 targets
-    /// executes ~21 % fewer instructions (callgrind,
-    /// `bench/render-instructions`).
+    /// and the loop over labels unrolls: most of the quarter fewer
+    /// instructions a plain render at 10,000 targets executes since
+    /// (callgrind, `bench/render-instructions`; ARCHITECTURE.md).
     #[inline(always)]
     fn line(
         &mut self,

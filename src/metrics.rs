@@ -169,7 +169,21 @@ impl Metrics {
     /// returns false. `sink` is dropped as soon as the last chunk is out
     /// (a channel's sender ends the response then), before the scrape's
     /// per-target copies are freed.
-    pub fn render_to(&self, format: Format, gzip: bool, mut sink: impl FnMut(Vec<u8>) -> bool) {
+    pub fn render_to(&self, format: Format, gzip: bool, sink: impl FnMut(Vec<u8>) -> bool) {
+        self.render_on(format, gzip, None, sink);
+    }
+
+    /// [`Metrics::render_to`] on `workers` render threads (0: all on the
+    /// calling thread), or one per core if `None`. One thread makes the
+    /// work the same from run to run, which `bench/render-instructions`
+    /// counts.
+    pub fn render_on(
+        &self,
+        format: Format,
+        gzip: bool,
+        workers: Option<usize>,
+        mut sink: impl FnMut(Vec<u8>) -> bool,
+    ) {
         let mut own = String::with_capacity(4096);
         if prometheus_client::encoding::text::encode(&mut own, &self.registry).is_err() {
             // Encoding into a String only fails on a formatting bug; serve what we have.
@@ -188,7 +202,7 @@ impl Metrics {
         let exposition = Exposition::new(format, &loaded);
         let options = crate::render::Options {
             gzip,
-            workers: crate::render::workers_for(exposition.units.len()),
+            workers: workers.unwrap_or_else(|| crate::render::workers_for(exposition.units.len())),
             cache: Some(&self.pieces),
         };
         crate::render::render(&exposition, head.as_bytes(), tail, options, &mut sink);
@@ -1366,6 +1380,24 @@ mod tests {
 
     /// `count` never-contacted `http` targets, each with one failed probe
     /// published, and their metrics.
+    #[test]
+    fn rendering_on_any_number_of_threads_writes_the_same_body() {
+        let (_, metrics) = failed_http_targets(3_000);
+        let on = |workers: Option<usize>| {
+            let mut body = Vec::new();
+            metrics.render_on(Format::Text, false, workers, |chunk| {
+                body.extend_from_slice(&chunk);
+                true
+            });
+            target_lines(&String::from_utf8(body).unwrap())
+        };
+        let this_thread = on(Some(0));
+        assert!(this_thread.matches("upstream_probe_success{").count() == 3_000);
+        for workers in [Some(1), Some(3), None] {
+            assert_eq!(on(workers), this_thread, "{workers:?}");
+        }
+    }
+
     fn failed_http_targets(count: usize) -> (Vec<Arc<TargetState>>, Metrics) {
         let mut yaml = String::from("targets:\n");
         for i in 0..count {
