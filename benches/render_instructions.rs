@@ -18,7 +18,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
-use common::{metrics_of, render_fixture};
+use common::{RENDER_TARGETS, metrics_of, render_fixture};
 use upstream_exporter::metrics::Format;
 
 fn main() {
@@ -30,6 +30,14 @@ fn main() {
         .unwrap_or(3);
     let targets = render_fixture();
     let metrics = metrics_of(&targets);
+    // Every target's every line, or the count means nothing. (The same
+    // extra render in every run, so the difference of two runs drops it.)
+    let components = metrics
+        .render(Format::Text)
+        .lines()
+        .filter(|l| l.starts_with("upstream_component_status_code{"))
+        .count();
+    assert_eq!(components, RENDER_TARGETS * 20, "component series");
     let mut times = Vec::with_capacity(renders);
     let mut bytes = 0usize;
     for _ in 0..renders {
