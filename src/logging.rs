@@ -55,8 +55,42 @@ pub fn init(level: LogLevel, format: LogFormat) {
             .try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
-    // Already installed (tests, or a second call): keep the first one.
-    let _ = result;
+    // Already installed (tests, or a second call): keep the first one,
+    // and its panic hook.
+    if result.is_ok() {
+        std::panic::set_hook(Box::new(log_panic));
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a format string).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
+
+/// The panic hook: a panic is logged as an event in the chosen format
+/// instead of the default hook's bare lines on stderr, which a log
+/// pipeline parsing logfmt or JSON would mangle or drop. Panics in probes
+/// are caught and counted (`runner`); this is the line that says where.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let message = panic_message(info.payload());
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    let thread = thread.name().unwrap_or("(unnamed)");
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        tracing::error!(panic = message, location, thread, %backtrace, "panicked");
+    } else {
+        tracing::error!(panic = message, location, thread, "panicked");
+    }
 }
 
 /// logfmt event formatter.
@@ -130,6 +164,58 @@ fn quote(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    /// Log lines written by a subscriber, for reading back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panic_is_logged_as_one_logfmt_event_with_where_it_happened() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(super::Logfmt)
+            .with_writer(move || writer.clone())
+            .finish();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(super::log_panic));
+        // The hook runs on the panicking thread, which this subscriber is
+        // the default of.
+        let caught = tracing::subscriber::with_default(subscriber, || {
+            std::panic::catch_unwind(|| panic!("the {} went wrong", "probe"))
+        });
+        std::panic::set_hook(previous);
+        assert!(caught.is_err());
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let line_text = lines[0];
+        assert!(line_text.starts_with("ts="), "{line_text}");
+        assert!(
+            line_text.contains(" level=error msg=panicked "),
+            "{line_text}"
+        );
+        assert!(
+            line_text.contains(r#"panic="the probe went wrong""#),
+            "{line_text}"
+        );
+        assert!(
+            line_text.contains(" location=src/logging.rs:"),
+            "{line_text}"
+        );
+    }
+
     #[test]
     fn quotes_only_when_needed() {
         assert_eq!(super::quote("abc"), "abc");

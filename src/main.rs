@@ -167,6 +167,16 @@ fn run(cli: Cli, shard: Shard) -> anyhow::Result<()> {
         shard,
         web_config_file: cli.web_config_file,
     };
-    runtime.block_on(daemon::run(opts))?;
+    let result = runtime.block_on(daemon::run(opts));
+    // Dropping the runtime would wait for every blocking thread, and a
+    // system DNS lookup (`getaddrinfo` on the blocking pool) cannot be
+    // cancelled: one hung on an unanswering resolver would hold the exit
+    // for as long as the resolver's own timeouts. The daemon has drained
+    // by now; anything still blocking is abandoned with the process.
+    runtime.shutdown_timeout(BLOCKING_THREADS_GRACE);
+    result?;
     Ok(())
 }
+
+/// How long the exit waits for blocking threads after the daemon drained.
+const BLOCKING_THREADS_GRACE: std::time::Duration = std::time::Duration::from_millis(500);

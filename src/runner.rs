@@ -473,7 +473,7 @@ async fn guarded_probe(
             format!("timed out after {}", format_duration(config.timeout)),
         )),
         Ok(Err(panic)) => {
-            let what = panic_message(panic.as_ref());
+            let what = crate::logging::panic_message(panic.as_ref());
             tracing::error!(target = %config.name, panic = %what, "prober panicked; counted as reason=other");
             Err(ProbeError::new(
                 Reason::Other,
@@ -481,17 +481,6 @@ async fn guarded_probe(
             ))
         }
         Ok(Ok(result)) => result,
-    }
-}
-
-/// The text of a panic payload (`panic!` with a literal or a format string).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_owned()
     }
 }
 
