@@ -127,12 +127,25 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 /// stream is byte-aligned): BFINAL=1, BTYPE=01, end-of-block.
 const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
 
-/// Workers for a body of `units` units on this machine.
+/// Workers for a body of `units` units on this machine (its cores as
+/// `available_parallelism` says, which follows the process's CPU affinity
+/// and a cgroup CPU quota).
 pub fn workers_for(units: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_WORKERS)
-        .min(units.max(1))
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    workers_for_cores(cores, units)
+}
+
+/// One worker per core, at most [`MAX_WORKERS`] and one per unit; but
+/// never a single worker: the calling thread would only wait for each
+/// unit it could have rendered itself, paying the hand-offs for no
+/// parallelism. It renders on its own instead (0 workers). On one core
+/// (a pod limited to a CPU, `taskset -c 0` here), 10,000 targets, 40
+/// plain scrapes under the probe load, alternated ×3: p50 59.5-71.4
+/// against 67.7-83.9 ms, p99 83.8-100.6 against 103.6-121.4 ms, and
+/// 64-73 against 75-92 ms of CPU per scrape; gzip showed no difference.
+fn workers_for_cores(cores: usize, units: usize) -> usize {
+    let workers = cores.min(MAX_WORKERS).min(units);
+    if workers <= 1 { 0 } else { workers }
 }
 
 /// How a body is made: gzip-compressed or not, on how many threads, and
@@ -595,6 +608,20 @@ impl Queue {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn a_worker_per_core_but_never_just_one() {
+        let w = workers_for_cores;
+        // (cores, units) -> workers
+        assert_eq!(w(1, 100), 0);
+        assert_eq!(w(2, 100), 2);
+        assert_eq!(w(3, 100), 3);
+        assert_eq!(w(64, 100), MAX_WORKERS);
+        // Never more workers than units, and one unit is rendered here.
+        assert_eq!(w(8, 3), 3);
+        assert_eq!(w(8, 1), 0);
+        assert_eq!(w(8, 0), 0);
+    }
 
     /// Units of varied sizes, some empty, in groups with preambles.
     struct Lines {
