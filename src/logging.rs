@@ -85,12 +85,11 @@ fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
         .unwrap_or_default();
     let thread = std::thread::current();
     let thread = thread.name().unwrap_or("(unnamed)");
+    // Only with RUST_BACKTRACE set; a field that is `None` is left out.
     let backtrace = std::backtrace::Backtrace::capture();
-    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-        tracing::error!(panic = message, location, thread, %backtrace, "panicked");
-    } else {
-        tracing::error!(panic = message, location, thread, "panicked");
-    }
+    let backtrace = (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
+        .then(|| tracing::field::display(&backtrace));
+    tracing::error!(panic = message, location, thread, backtrace, "panicked");
 }
 
 /// logfmt event formatter.
