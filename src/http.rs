@@ -777,7 +777,7 @@ fn status_error(status: u16, headers: &HeaderMap) -> ProbeError {
     let message = match retry_after {
         Some(pause) => format!(
             "HTTP {status}, Retry-After {}",
-            crate::runner::format_duration(pause)
+            crate::config::format_duration(pause)
         ),
         None => format!("HTTP {status}"),
     };

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, TargetConfig};
+use crate::config::{Config, TargetConfig, format_duration};
 use crate::http::{ConditionalCache, HttpClients};
 use crate::probe::{self, ProbeContext, ProbeError, ProbeOutput, ProbeSuccess, ProberKind, Reason};
 use crate::state::{ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now};
@@ -71,7 +71,18 @@ impl HostLimits {
 
     /// Wait for a permit to talk to `url`'s host, and for the host's next
     /// free slot when a minimum interval is set.
-    pub async fn acquire(&self, url: &url::Url) -> Option<OwnedSemaphorePermit> {
+    ///
+    /// A slot at or after `deadline` (the probe's) is not taken: the probe
+    /// fails at once as a timeout instead. Taken, it would go unused, since
+    /// the probe is cancelled before it comes, and every later request would
+    /// queue behind it; a host asked for more requests than its spacing
+    /// allows would end with a queue growing without bound and every probe
+    /// of it timing out, instead of as many as the spacing allows succeeding.
+    pub async fn acquire(
+        &self,
+        url: &url::Url,
+        deadline: Instant,
+    ) -> Result<Option<OwnedSemaphorePermit>, ProbeError> {
         let key = crate::http::host_key(url);
         let host = self
             .lock()
@@ -91,13 +102,17 @@ impl HostLimits {
                     .next_start
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                let start = (*next).max(Instant::now());
+                let now = Instant::now();
+                let start = (*next).max(now);
+                if start >= deadline {
+                    return Err(spaced_past_deadline(url, min_interval, start - now));
+                }
                 *next = later(start, min_interval);
                 start
             };
             tokio::time::sleep_until(start).await;
         }
-        permit
+        Ok(permit)
     }
 
     /// Change the limit; hosts get fresh semaphores of the new size.
@@ -484,6 +499,21 @@ async fn guarded_probe(
     }
 }
 
+/// The error of a request whose host's next free slot comes after the
+/// probe's deadline: a timeout, as waiting for it would have been.
+fn spaced_past_deadline(url: &url::Url, min_interval: Duration, wait: Duration) -> ProbeError {
+    let wait = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+    ProbeError::new(
+        Reason::Timeout,
+        format!(
+            "no request slot for {} before the timeout: min_interval_per_host spaces requests {} apart and the next free one is {} away",
+            crate::http::host_key(url),
+            format_duration(min_interval),
+            format_duration(wait),
+        ),
+    )
+}
+
 /// Fold one probe's outcome into the target's state.
 pub fn publish(
     state: &TargetState,
@@ -584,26 +614,6 @@ fn check_against_previous(
     Ok(success)
 }
 
-/// `10s`, `1m 30s`, `500ms`: durations as people write them in config.
-pub fn format_duration(d: Duration) -> String {
-    if d.subsec_millis() != 0 && d.as_secs() == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let total = d.as_secs();
-    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-    let mut parts = Vec::new();
-    if h > 0 {
-        parts.push(format!("{h}h"));
-    }
-    if m > 0 {
-        parts.push(format!("{m}m"));
-    }
-    if s > 0 || parts.is_empty() {
-        parts.push(format!("{s}s"));
-    }
-    parts.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,17 +712,48 @@ mod tests {
         let hosts = HostLimits::new(2);
         let a = url::Url::parse("http://a.example/x").unwrap();
         let b = url::Url::parse("http://b.example/x").unwrap();
-        let held = hosts.acquire(&a).await;
-        drop(hosts.acquire(&b).await);
+        let whenever = later(Instant::now(), Duration::from_secs(3600));
+        let held = hosts.acquire(&a, whenever).await;
+        drop(hosts.acquire(&b, whenever).await);
         assert_eq!(hosts.tracked_hosts(), 2);
         hosts.prune_idle();
         assert_eq!(hosts.tracked_hosts(), 1, "b is idle, a holds a permit");
         drop(held);
         hosts.set_min_interval(Duration::from_secs(60));
-        drop(hosts.acquire(&a).await);
+        drop(hosts.acquire(&a, whenever).await);
         hosts.prune_idle();
         assert_eq!(hosts.tracked_hosts(), 1, "a's next slot is still ahead");
         hosts.set_min_interval(Duration::ZERO);
+    }
+
+    /// More requests than the spacing fits before their deadline: those
+    /// that fit wait for their slots, the others fail at once as timeouts
+    /// and leave no slot behind them for later requests to queue after.
+    #[tokio::test(start_paused = true)]
+    async fn spacing_takes_no_slot_past_the_probes_deadline() {
+        let hosts = HostLimits::new(64);
+        hosts.set_min_interval(Duration::from_secs(1));
+        let url = url::Url::parse("http://status.example/api").unwrap();
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_millis(2500);
+        let results =
+            futures_util::future::join_all((0..5).map(|_| hosts.acquire(&url, deadline))).await;
+        let refused: Vec<ProbeError> = results.into_iter().filter_map(Result::err).collect();
+        assert_eq!(refused.len(), 2, "slots at 0, 1 and 2 s fit before 2.5 s");
+        for e in &refused {
+            assert_eq!(e.reason, Reason::Timeout);
+            assert!(
+                e.message.contains("status.example:80")
+                    && e.message.contains("spaces requests 1s apart"),
+                "{}",
+                e.message
+            );
+        }
+        // The next request gets the slot after the last one taken (3 s),
+        // not after the two refused ones (5 s).
+        let whenever = t0 + Duration::from_secs(3600);
+        hosts.acquire(&url, whenever).await.unwrap();
+        assert_eq!(Instant::now() - t0, Duration::from_secs(3));
     }
 
     #[test]
@@ -737,12 +778,5 @@ mod tests {
         for _ in 0..1000 {
             assert!(first_offset(i) < i);
         }
-    }
-
-    #[test]
-    fn durations_format_like_config() {
-        assert_eq!(format_duration(Duration::from_secs(10)), "10s");
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
-        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
     }
 }

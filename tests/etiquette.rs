@@ -333,3 +333,45 @@ async fn min_interval_per_host_spaces_request_starts() {
     }
     exporter.stop().await;
 }
+
+/// A host asked for more requests than `min_interval_per_host` lets start
+/// within a probe's timeout: the probes that fit succeed, the others fail
+/// as timeouts without taking a slot, so a later probe is not queued
+/// behind slots nobody will use (which, before, starved the host for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversubscribed_host_serves_what_its_spacing_allows() {
+    let up = Upstream::start(|_| Reply::json(summary(1, "operational"))).await;
+    let hosts = Arc::new(HostLimits::new(8));
+    hosts.set_min_interval(Duration::from_millis(200));
+    let clients = Arc::new(HttpClients::new());
+    let target_at = |i: usize| {
+        target(&format!(
+            "  - name: o{i}\n    timeout: 500ms\n    retries: 0\n    statuspage: {{ url: \"{}\" }}\n",
+            up.url(&format!("/o{i}.json"))
+        ))
+    };
+    let mut probes = Vec::new();
+    for i in 0..6 {
+        let (t, hosts, clients) = (target_at(i), hosts.clone(), clients.clone());
+        probes.push(tokio::spawn(async move {
+            run_probe(&t, &clients, &hosts).await
+        }));
+    }
+    let mut refused = Vec::new();
+    for p in probes {
+        if let Err(e) = p.await.unwrap() {
+            refused.push(e);
+        }
+    }
+    // Slots at 0, 200 and 400 ms start before the 500 ms timeout.
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert_eq!(up.seen().len(), 3);
+    for e in &refused {
+        assert_eq!(e.reason, Reason::Timeout);
+        assert!(e.message.contains("min_interval_per_host"), "{}", e.message);
+    }
+    // The next slot is 600 ms, well inside this probe's 500 ms from now;
+    // had the refused three kept theirs, it would be 1.2 s.
+    let late = run_probe(&target_at(6), &clients, &hosts).await;
+    assert!(late.is_ok(), "{late:?}");
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use error::{Annotated, ConfigError, ConfigIssue};
 pub use secret::Secret;
 pub(crate) use validate::{closest, decode, yaml_issue};
-pub use validate::{parse_duration, parse_size};
+pub use validate::{format_duration, parse_duration, parse_size};
 
 use crate::probe::ProberKind;
 pub use crate::probe::cachet::CachetConfig;

@@ -338,8 +338,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, nanos))
 }
 
-/// A duration for messages: `1m 30s`, `500ms`, `2h`.
-pub(super) fn format_duration(d: Duration) -> String {
+/// A duration for messages, as people write them in config: `1m 30s`,
+/// `500ms`, `2h`, `1s 500ms`. The one formatter: parsing its output gives
+/// the same duration back.
+pub fn format_duration(d: Duration) -> String {
     if d.is_zero() {
         return "0s".to_owned();
     }
@@ -1880,6 +1882,16 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
         assert_eq!(format_duration(Duration::ZERO), "0s");
         assert_eq!(format_duration(Duration::from_nanos(1500)), "1500ns");
+        assert_eq!(format_duration(ms(1500)), "1s 500ms");
+    }
+
+    proptest::proptest! {
+        /// Whatever a message says, a user can paste back into the config.
+        #[test]
+        fn formatted_durations_parse_back(secs in 0u64..100_000_000, nanos in 0u32..1_000_000_000) {
+            let d = Duration::new(secs, nanos);
+            proptest::prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
     }
 
     #[test]

@@ -225,7 +225,7 @@ pub async fn probe(
 /// One request, holding a per-host permit. A `5xx`/`429` outside
 /// `expect.status` is returned as a transient error so it is retried.
 async fn attempt(ctx: &ProbeContext<'_>, cfg: &HttpCheckConfig) -> Result<Answer, ProbeError> {
-    let _permit = ctx.hosts.acquire(&cfg.url).await;
+    let _permit = ctx.hosts.acquire(&cfg.url, ctx.deadline).await?;
     let started = Instant::now();
     let mut request = ctx
         .client
@@ -322,10 +322,15 @@ fn check(answer: &Answer, expect: &Expectations) -> Result<(), ProbeError> {
     if let Some(max) = expect.max_latency
         && answer.latency > max
     {
+        // Measured, so shown to the millisecond, rounded up: never the
+        // same figure as a limit it exceeded.
+        let shown = Duration::from_millis(
+            u64::try_from(answer.latency.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX),
+        );
         return fail(format!(
             "answered in {}, more than max_latency {}",
-            crate::runner::format_duration(answer.latency),
-            crate::runner::format_duration(max)
+            crate::config::format_duration(shown),
+            crate::config::format_duration(max)
         ));
     }
     Ok(())

@@ -477,7 +477,7 @@ impl ProbeContext<'_> {
             self.target.backoff,
             self.deadline,
             || async {
-                let _permit = self.hosts.acquire(url).await;
+                let _permit = self.hosts.acquire(url, self.deadline).await?;
                 crate::http::get_once(&self.client, self.target, url, &no_extra).await
             },
         )
