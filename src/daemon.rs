@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::http::HttpClients;
-use crate::metrics::{ExporterStatus, Metrics};
+use crate::metrics::{ConfigFile, ExporterStatus, Metrics};
 use crate::runner::{ProbeHook, ReconcileStats, Runner};
 use crate::server::{self, AppState, ReloadRequest};
 use crate::shard::Shard;
@@ -147,7 +147,7 @@ pub async fn start_with(
         parts.probe_hook,
     ));
     let stats = apply_config(config, opts.shard, &runner, &status);
-    status.record_reload(true);
+    status.record_reload(ConfigFile::Exporter, true);
     tracing::info!(
         targets = stats.started,
         shard_index = opts.shard.index(),
@@ -250,9 +250,9 @@ impl Reloader {
     /// text holds every failure (each file keeps running its old content).
     fn reload_now(&self, watch: &mut FileWatch, web_watch: &mut FileWatch) -> Result<(), String> {
         let config = self.reload_config_now(watch);
-        // One request, one verdict: a good web config does not mark a
-        // reload whose exporter config failed as successful.
-        let web = self.apply_web(config.is_ok());
+        // Each file keeps its own verdict: a good web config does not mark
+        // a reload whose exporter config failed as successful.
+        let web = self.apply_web();
         // Settled after the load: a new config may name other files.
         if let Some(content) = self.web.content() {
             web_watch.settled(&content);
@@ -265,22 +265,18 @@ impl Reloader {
     }
 
     /// Re-read the web config and swap it in, or keep the running one.
-    /// A failure always counts in the reload gauges, a success only when
-    /// `record_success`.
-    fn apply_web(&self, record_success: bool) -> Result<(), String> {
+    fn apply_web(&self) -> Result<(), String> {
         if self.web.path().is_none() {
             return Ok(());
         }
         match self.web.reload() {
             Ok(()) => {
-                if record_success {
-                    self.status.record_reload(true);
-                }
+                self.status.record_reload(ConfigFile::Web, true);
                 tracing::info!(web = %self.web.current().summary(), "web config reloaded");
                 Ok(())
             }
             Err(msg) => {
-                self.status.record_reload(false);
+                self.status.record_reload(ConfigFile::Web, false);
                 tracing::error!(error = %msg, "web config reload failed; keeping the running web config");
                 Err(msg)
             }
@@ -295,7 +291,7 @@ impl Reloader {
             }
             Err(e) => {
                 let msg = format!("{}: cannot read: {e}", self.path.display());
-                self.status.record_reload(false);
+                self.status.record_reload(ConfigFile::Exporter, false);
                 tracing::error!(error = %msg, "config reload failed; keeping the running config");
                 Err(msg)
             }
@@ -323,7 +319,7 @@ pub fn apply_config_bytes(
     match Config::from_bytes(bytes, path) {
         Ok(config) => {
             let stats = apply_config(config, shard, runner, status);
-            status.record_reload(true);
+            status.record_reload(ConfigFile::Exporter, true);
             tracing::info!(
                 kept = stats.kept,
                 started = stats.started,
@@ -334,7 +330,7 @@ pub fn apply_config_bytes(
             Ok(())
         }
         Err(e) => {
-            status.record_reload(false);
+            status.record_reload(ConfigFile::Exporter, false);
             let msg = e.annotated().to_string();
             tracing::error!(error = %msg, "config reload failed; keeping the running config");
             Err(msg)
@@ -442,7 +438,7 @@ async fn poll_web_file(reloader: &Reloader, watch: &mut FileWatch) {
             Seen::Settled(bytes) => {
                 tracing::info!("web config changed on disk, reloading");
                 watch.settled(&bytes);
-                let _ = reloader.apply_web(true);
+                let _ = reloader.apply_web();
                 // A new config may name other files: watch what it is made of now.
                 if let Some(content) = reloader.web.content() {
                     watch.settled(&content);

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
@@ -55,10 +55,31 @@ impl Format {
     }
 }
 
+/// A file a reload reads: each keeps its own verdict, so that a good load
+/// of one does not hide that the other was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFile {
+    /// `--config.file`.
+    Exporter,
+    /// `--web.config.file`.
+    Web,
+}
+
+impl ConfigFile {
+    fn bit(self) -> u8 {
+        match self {
+            ConfigFile::Exporter => 1,
+            ConfigFile::Web => 2,
+        }
+    }
+}
+
 /// The exporter's own state that appears in metrics.
 #[derive(Debug)]
 pub struct ExporterStatus {
-    reload_successful: AtomicBool,
+    /// [`ConfigFile::bit`]s of the files whose last load failed (or, for
+    /// the exporter's config, has not happened yet).
+    failing: AtomicU8,
     /// f64 bits of the last successful reload's Unix time.
     reload_success_at: AtomicU64,
     /// Targets in the loaded config, before the shard filter.
@@ -71,7 +92,7 @@ pub struct ExporterStatus {
 impl Default for ExporterStatus {
     fn default() -> Self {
         ExporterStatus {
-            reload_successful: AtomicBool::new(false),
+            failing: AtomicU8::new(ConfigFile::Exporter.bit()),
             reload_success_at: AtomicU64::new(0f64.to_bits()),
             configured_targets: AtomicU64::new(0),
             shard: None,
@@ -88,17 +109,24 @@ impl ExporterStatus {
         }
     }
 
-    /// Record a config (re)load attempt.
-    pub fn record_reload(&self, ok: bool) {
-        self.reload_successful.store(ok, Ordering::Relaxed);
-        if ok {
+    /// Record a (re)load attempt of `file`. The reload counts as successful
+    /// (and its time is taken) only while every file's last load succeeded.
+    pub fn record_reload(&self, file: ConfigFile, ok: bool) {
+        let bit = file.bit();
+        let failing = if ok {
+            self.failing.fetch_and(!bit, Ordering::AcqRel) & !bit
+        } else {
+            self.failing.fetch_or(bit, Ordering::AcqRel) | bit
+        };
+        if failing == 0 {
             self.reload_success_at
                 .store(unix_now().to_bits(), Ordering::Relaxed);
         }
     }
 
+    /// Whether the last load of every config file succeeded.
     pub fn reload_successful(&self) -> bool {
-        self.reload_successful.load(Ordering::Relaxed)
+        self.failing.load(Ordering::Acquire) == 0
     }
 
     /// Record how many targets the loaded config has, all shards together.
@@ -1080,7 +1108,7 @@ impl Collector for ExporterCollector {
         ])?;
         enc.encode_descriptor(
             "upstream_exporter_config_last_reload_successful",
-            "1 if the last config load or reload succeeded.",
+            "1 if the last load or reload of the config file and of the web config file (if any) both succeeded.",
             None,
             MetricType::Gauge,
         )?

@@ -417,6 +417,84 @@ async fn web_config_reload_on_change_and_a_bad_one_keeps_the_old() {
     );
 }
 
+/// Each config file keeps its own verdict in the reload gauge: a web config
+/// that loads (a user added, a certificate renewed) does not turn it back
+/// to 1 while `exporter.yaml` is still rejected, nor does a good
+/// `exporter.yaml` while the web config is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reload_gauge_is_1_only_while_both_files_load() {
+    let parts = Parts {
+        config_poll_interval: Duration::from_millis(200),
+        ..Parts::default()
+    };
+    let s = Secured::start_with(&users_yaml(&[("alice", "one")], 4), |_| {}, parts).await;
+    let c = harness::client();
+    let scrape = || {
+        let (c, url) = (c.clone(), s.http("/metrics"));
+        async move {
+            let r = c.get(url).basic_auth("alice", Some("one")).send().await;
+            r.unwrap().text().await.unwrap()
+        }
+    };
+    let gauge_is = |want: &'static str| {
+        let scrape = &scrape;
+        async move {
+            let line = format!("\nupstream_exporter_config_last_reload_successful {want}\n");
+            scrape().await.contains(&line).then_some(())
+        }
+    };
+    eventually(Duration::from_secs(5), "gauge 1 at start", || gauge_is("1")).await;
+    let good = exporter_yaml(&s._up);
+
+    // exporter.yaml rejected, then the web config changes and loads.
+    s.exporter.write_config("targets: [oops\n");
+    eventually(Duration::from_secs(5), "gauge 0", || gauge_is("0")).await;
+    let two_users = users_yaml(&[("alice", "one"), ("bob", "two")], 4);
+    std::fs::write(&s.web_path, two_users).unwrap();
+    eventually(Duration::from_secs(5), "bob to work", || {
+        let c = c.clone();
+        let url = s.http("/api/v1/targets");
+        async move {
+            let r = c
+                .get(url)
+                .basic_auth("bob", Some("two"))
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 200).then_some(())
+        }
+    })
+    .await;
+    assert!(
+        gauge_is("0").await.is_some(),
+        "exporter.yaml is still rejected"
+    );
+    s.exporter.write_config(&good);
+    eventually(Duration::from_secs(5), "gauge 1 again", || gauge_is("1")).await;
+
+    // The web config rejected, then exporter.yaml changes and loads.
+    std::fs::write(&s.web_path, "basic_auth_users:\n  carol: plaintext\n").unwrap();
+    eventually(Duration::from_secs(5), "gauge 0", || gauge_is("0")).await;
+    let with_b = format!(
+        "{good}  - name: b\n    statuspage: {{ url: \"{}\" }}\n",
+        s._up.url("/b.json")
+    );
+    s.exporter.write_config(&with_b);
+    eventually(Duration::from_secs(5), "target b", || async {
+        scrape()
+            .await
+            .contains("upstream_target_info{target=\"b\"")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        gauge_is("0").await.is_some(),
+        "the web config is still rejected"
+    );
+    std::fs::write(&s.web_path, users_yaml(&[("alice", "one")], 4)).unwrap();
+    eventually(Duration::from_secs(5), "gauge 1 again", || gauge_is("1")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_certificate_rotation_on_disk_is_picked_up() {
     let first = Pki::new();
