@@ -145,6 +145,29 @@ async fn a_5xx_outside_the_expectation_is_retried_then_fails_as_expectation() {
     assert_eq!(ok(probe(&t).await).0, 503);
 }
 
+/// A 429 (or 503) with `Retry-After` that the probe could not wait out
+/// fails as an unmet expectation but keeps the pause, so the runner moves
+/// the target's next probe as it does for the status-page probers.
+#[tokio::test]
+async fn retry_after_survives_the_unmet_expectation() {
+    let server = MockServer::start().await;
+    for (at, status) in [("/busy", 429), ("/down", 503)] {
+        serve(
+            &server,
+            at,
+            ResponseTemplate::new(status).insert_header("Retry-After", "120"),
+        )
+        .await;
+        let t = http_target(&format!("{}{at}", server.uri()), "", "    retries: 1\n");
+        let e = failed(probe(&t).await);
+        assert_eq!(
+            (e.reason, e.http_status),
+            (Reason::Expectation, Some(status))
+        );
+        assert_eq!(e.retry_after, Some(Duration::from_secs(120)), "{at}");
+    }
+}
+
 #[tokio::test]
 async fn body_regexes() {
     let server = MockServer::start().await;

@@ -204,7 +204,10 @@ pub async fn probe(
     .map_err(|e| match e.http_status {
         // A 5xx/429 retried until the end: an unmet status expectation.
         Some(status) if matches!(e.reason, Reason::HttpStatus | Reason::RateLimited) => {
-            status_unmet(status, &cfg.expect)
+            let mut unmet = status_unmet(status, &cfg.expect);
+            // The server's asked-for pause still moves the next probe.
+            unmet.retry_after = e.retry_after;
+            unmet
         }
         _ => e,
     })?;
