@@ -1350,14 +1350,30 @@ impl Ctx<'_> {
                     (_, Field::Set(v, p)) => (*v, *p, false),
                     _ => (i.value, at, false),
                 };
-                if value < i.value {
+                // Probes end on the interval's grid plus their own
+                // duration, so two successes can be up to interval +
+                // timeout apart: less would drop the status series between
+                // two good probes whenever the second took longer.
+                let t = timeout.as_ref();
+                let least = i
+                    .value
+                    .saturating_add(t.map_or(Duration::ZERO, |t| t.value));
+                if value < least {
                     self.error(
-                        blame(at, &[(Some(p), is_own), (i.pos, i.own)]),
+                        blame(
+                            at,
+                            &[
+                                (Some(p), is_own),
+                                (i.pos, i.own),
+                                (t.and_then(|t| t.pos), t.is_some_and(|t| t.own)),
+                            ],
+                        ),
                         format!(
-                            "stale_after {} must be at least interval {}: raise `stale_after` \
+                            "stale_after {} must be at least interval + timeout ({}): two \
+                             successful probes can end that far apart; raise `stale_after` \
                              (it defaults to {} × interval)",
                             format_duration(value),
-                            format_duration(i.value),
+                            format_duration(least),
                             defaults::STALE_INTERVALS
                         ),
                     );
