@@ -120,7 +120,11 @@ impl HttpClients {
         Ok(client)
     }
 
-    /// Drop clients no longer used by any target (after a reload).
+    /// After a reload: drop clients no longer used by any target, and those
+    /// built from files (`ca_file`, `cert_file`, `key_file`), so that the
+    /// next probe reads them again. A client certificate or CA rotated in
+    /// place (cert-manager renewing a mounted Secret) keeps its path, and
+    /// the config compares equal; without this only a restart read it.
     pub fn retain_profiles<'a>(&self, targets: impl Iterator<Item = &'a TargetConfig>) {
         let live: Vec<(Arc<TlsConfig>, Option<String>)> = targets
             .map(|t| {
@@ -135,8 +139,10 @@ impl HttpClients {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         clients.retain(|k, _| {
-            live.iter()
-                .any(|(tls, proxy)| *tls == k.tls && *proxy == k.proxy)
+            !k.tls.reads_files()
+                && live
+                    .iter()
+                    .any(|(tls, proxy)| *tls == k.tls && *proxy == k.proxy)
         });
     }
 

@@ -478,6 +478,32 @@ async fn server_name_and_insecure_skip_verify() {
     assert_eq!(snap.tls_chain_earliest_not_after, Some(leaf_not_after));
 }
 
+/// A CA file replaced in place (same path, new content) is read again at
+/// the next reload: until then the running client keeps the CA it loaded.
+#[tokio::test]
+async fn a_ca_file_replaced_in_place_is_read_again_at_reload() {
+    let (old_ca, new_ca) = (Pki::new(), Pki::new());
+    let (chain, key, _) = new_ca.leaf((2020, 1, 1), (2035, 1, 1));
+    let addr = https_server(chain, key, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::copy(old_ca.path("ca.pem"), &ca_path).unwrap();
+    let t = http_target(
+        &format!("https://localhost:{}/", addr.port()),
+        "",
+        &tls_block(&[("ca_file", &ca_path.display().to_string())]),
+    );
+    let (clients, hosts) = (HttpClients::new(), HostLimits::new(4));
+    let e = failed(run_probe(&t, &clients, &hosts).await);
+    assert_eq!(e.reason, Reason::Tls, "the server's CA is not trusted yet");
+    std::fs::copy(new_ca.path("ca.pem"), &ca_path).unwrap();
+    let e = failed(run_probe(&t, &clients, &hosts).await);
+    assert_eq!(e.reason, Reason::Tls, "no reload yet: the loaded CA stays");
+    // What a reload does with the (unchanged) config.
+    clients.retain_profiles(std::iter::once(t.as_ref()));
+    ok(run_probe(&t, &clients, &hosts).await);
+}
+
 #[tokio::test]
 async fn mtls_requires_the_client_certificate() {
     let pki = Pki::new();

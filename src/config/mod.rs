@@ -110,6 +110,14 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
 }
 
+impl TlsConfig {
+    /// Whether a client built from this reads files (which may change on
+    /// disk under the same path).
+    pub fn reads_files(&self) -> bool {
+        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+    }
+}
+
 /// The one prober block of a target. The status-page blocks other than
 /// `statuspage`, and `http` and `json`, keep their validated settings in
 /// their prober's module.
