@@ -94,7 +94,12 @@ fn colours_states_and_maintenances() {
         {"id":12,"resolved":false,"upcoming":false},
         {"id":12,"resolved":false,"upcoming":false},
         {"id":13,"resolved":false,"upcoming":true,
-         "updates":[{"update_type":"maintenance","created_at":"2030-01-01T00:00:00Z"}]}]}"#;
+         "updates":[{"update_type":"maintenance","created_at":"2030-01-01T00:00:00Z"}]},
+        {"id":14,"resolved":false,"scheduled_for":"2029-06-01T00:00:00Z",
+         "updates":[{"update_type":"scheduled","created_at":"2029-01-01T00:00:00Z"}]},
+        {"id":15,"resolved":false,"upcoming":null,
+         "updates":[{"update_type":"scheduled","created_at":"2029-01-01T00:00:00Z"},
+                    {"update_type":"maintenance","created_at":"2029-07-01T00:00:00Z"}]}]}"#;
     let snap = parse(body, &cfg()).expect("parses");
     assert_eq!(
         codes(&snap),
@@ -118,8 +123,11 @@ fn colours_states_and_maintenances() {
             ("2", Impact::None, "update")
         ]
     );
-    assert_eq!(snap.maintenances_active, 2);
-    assert_eq!(snap.next_maintenance_start, Some(1_893_456_000.0));
+    // 12 (not upcoming), 13 (upcoming, but its latest update says the work
+    // began) and 15 (no flag; its latest update says so too); 14 has no
+    // flag and is only announced: its start is the next one.
+    assert_eq!(snap.maintenances_active, 3);
+    assert_eq!(snap.next_maintenance_start, Some(1_874_966_400.0));
 }
 
 #[test]

@@ -127,7 +127,13 @@ pub fn parse(body: &[u8], cfg: &HerokuConfig) -> Result<StatusSnapshot, ProbeErr
         let latest_is_maintenance = latest_update(item)
             .and_then(|u| text(u.get("update_type")))
             .is_some_and(|t| t.eq_ignore_ascii_case("maintenance"));
-        if flag(item.get("upcoming")) != Some(true) || latest_is_maintenance {
+        let active = match flag(item.get("upcoming")) {
+            Some(upcoming) => !upcoming || latest_is_maintenance,
+            // No flag (or not a boolean): only an update saying the work
+            // is under way makes it active, not the announcement alone.
+            None => latest_is_maintenance,
+        };
+        if active {
             snap.maintenances_active = snap.maintenances_active.saturating_add(1);
         } else if let Some(start) =
             timestamp(item.get("scheduled_for")).or_else(|| timestamp(item.get("starts_at")))
