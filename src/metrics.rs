@@ -109,18 +109,17 @@ impl ExporterStatus {
         }
     }
 
-    /// Record a (re)load attempt of `file`. The reload counts as successful
-    /// (and its time is taken) only while every file's last load succeeded.
+    /// Record a (re)load attempt of `file`: a success takes the time, and
+    /// the reload counts as successful only while every file's last load
+    /// succeeded.
     pub fn record_reload(&self, file: ConfigFile, ok: bool) {
         let bit = file.bit();
-        let failing = if ok {
-            self.failing.fetch_and(!bit, Ordering::AcqRel) & !bit
-        } else {
-            self.failing.fetch_or(bit, Ordering::AcqRel) | bit
-        };
-        if failing == 0 {
+        if ok {
+            self.failing.fetch_and(!bit, Ordering::AcqRel);
             self.reload_success_at
                 .store(unix_now().to_bits(), Ordering::Relaxed);
+        } else {
+            self.failing.fetch_or(bit, Ordering::AcqRel);
         }
     }
 
@@ -1115,7 +1114,7 @@ impl Collector for ExporterCollector {
         .encode_gauge(&i64::from(self.status.reload_successful()))?;
         enc.encode_descriptor(
             "upstream_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful config load or reload.",
+            "Unix time of the last successful load or reload of the config file or of the web config file.",
             None,
             MetricType::Gauge,
         )?

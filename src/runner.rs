@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, TargetConfig, format_duration};
+use crate::config::{Config, TargetConfig, ceil_to_millis, format_duration};
 use crate::http::{ConditionalCache, HttpClients};
 use crate::probe::{self, ProbeContext, ProbeError, ProbeOutput, ProbeSuccess, ProberKind, Reason};
 use crate::state::{ProbeRecord, SharedTargets, TargetSet, TargetState, unix_now};
@@ -501,17 +501,23 @@ async fn guarded_probe(
 
 /// The error of a request whose host's next free slot comes after the
 /// probe's deadline: a timeout, as waiting for it would have been.
+///
+/// Not retried: the host's next free slot only moves later, so another
+/// attempt would be refused too. `retry_after` says so to the retry loop
+/// (a pause past the deadline ends it), and to the runner, which keeps the
+/// target's next probe at or after that slot.
 fn spaced_past_deadline(url: &url::Url, min_interval: Duration, wait: Duration) -> ProbeError {
-    let wait = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
-    ProbeError::new(
+    let mut err = ProbeError::new(
         Reason::Timeout,
         format!(
             "no request slot for {} before the timeout: min_interval_per_host spaces requests {} apart and the next free one is {} away",
             crate::http::host_key(url),
             format_duration(min_interval),
-            format_duration(wait),
+            format_duration(ceil_to_millis(wait)),
         ),
-    )
+    );
+    err.retry_after = Some(wait);
+    err
 }
 
 /// Fold one probe's outcome into the target's state.
@@ -754,6 +760,34 @@ mod tests {
         let whenever = t0 + Duration::from_secs(3600);
         hosts.acquire(&url, whenever).await.unwrap();
         assert_eq!(Instant::now() - t0, Duration::from_secs(3));
+    }
+
+    /// A refused slot ends the probe's retries at once: the next free slot
+    /// only moves later, so another attempt would be refused too.
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_slot_is_not_retried() {
+        let hosts = HostLimits::new(64);
+        hosts.set_min_interval(Duration::from_secs(1));
+        let url = url::Url::parse("http://status.example/api").unwrap();
+        let t0 = Instant::now();
+        hosts
+            .acquire(&url, t0 + Duration::from_secs(60))
+            .await
+            .unwrap();
+        let deadline = t0 + Duration::from_millis(500);
+        let backoff = crate::config::Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+        };
+        let mut attempts = 0;
+        let result = crate::retry::with_retries(3, backoff, deadline, || {
+            attempts += 1;
+            hosts.acquire(&url, deadline)
+        })
+        .await;
+        assert_eq!(result.unwrap_err().reason, Reason::Timeout);
+        assert_eq!(attempts, 1);
+        assert_eq!(Instant::now(), t0, "no backoff slept");
     }
 
     #[test]

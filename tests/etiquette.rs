@@ -342,11 +342,12 @@ async fn min_interval_per_host_spaces_request_starts() {
 async fn an_oversubscribed_host_serves_what_its_spacing_allows() {
     let up = Upstream::start(|_| Reply::json(summary(1, "operational"))).await;
     let hosts = Arc::new(HostLimits::new(8));
-    hosts.set_min_interval(Duration::from_millis(200));
+    hosts.set_min_interval(Duration::from_millis(400));
     let clients = Arc::new(HttpClients::new());
     let target_at = |i: usize| {
         target(&format!(
-            "  - name: o{i}\n    timeout: 500ms\n    retries: 0\n    statuspage: {{ url: \"{}\" }}\n",
+            "  - name: o{i}\n    timeout: 1s\n    retries: 2\n    \
+             backoff: {{ initial: 10ms, max: 20ms }}\n    statuspage: {{ url: \"{}\" }}\n",
             up.url(&format!("/o{i}.json"))
         ))
     };
@@ -363,15 +364,16 @@ async fn an_oversubscribed_host_serves_what_its_spacing_allows() {
             refused.push(e);
         }
     }
-    // Slots at 0, 200 and 400 ms start before the 500 ms timeout.
+    // Slots at 0, 400 and 800 ms start before the 1 s timeout; the refused
+    // three are not retried (the host would refuse them again).
     assert_eq!(refused.len(), 3, "{refused:?}");
     assert_eq!(up.seen().len(), 3);
     for e in &refused {
         assert_eq!(e.reason, Reason::Timeout);
         assert!(e.message.contains("min_interval_per_host"), "{}", e.message);
     }
-    // The next slot is 600 ms, well inside this probe's 500 ms from now;
-    // had the refused three kept theirs, it would be 1.2 s.
+    // The next slot is 1.2 s, well inside this probe's 1 s from ~0.8 s;
+    // had the refused three kept theirs, it would be 2.4 s.
     let late = run_probe(&target_at(6), &clients, &hosts).await;
     assert!(late.is_ok(), "{late:?}");
 }

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 pub use error::{Annotated, ConfigError, ConfigIssue};
 pub use secret::Secret;
+pub use validate::{ceil_to_millis, format_duration, parse_duration, parse_size};
 pub(crate) use validate::{closest, decode, yaml_issue};
-pub use validate::{format_duration, parse_duration, parse_size};
 
 use crate::probe::ProberKind;
 pub use crate::probe::cachet::CachetConfig;

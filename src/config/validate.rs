@@ -338,6 +338,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, nanos))
 }
 
+/// `d` rounded up to whole milliseconds: measured durations in messages,
+/// never shown as less than they were.
+pub fn ceil_to_millis(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX))
+}
+
 /// A duration for messages, as people write them in config: `1m 30s`,
 /// `500ms`, `2h`, `1s 500ms`. The one formatter: parsing its output gives
 /// the same duration back.
@@ -1351,8 +1357,8 @@ impl Ctx<'_> {
                     _ => (i.value, at, false),
                 };
                 // Probes end on the interval's grid plus their own
-                // duration, so two successes can be up to interval +
-                // timeout apart: less would drop the status series between
+                // duration, so two successes are normally at most interval
+                // + timeout apart: less would drop the status series between
                 // two good probes whenever the second took longer.
                 let t = timeout.as_ref();
                 let least = i
