@@ -28,6 +28,12 @@ pub const MAX_REDIRECTS: usize = 5;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle keep-alive connections are closed after this.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// A client (with its pooled connections and TLS sessions) is replaced once
+/// this old. A connection the server never closes would otherwise live as
+/// long as the process: it would keep showing the certificate of its
+/// handshake after the server renewed it (the expiry gauges, and alerts on
+/// them, would not move), and keep going to the address DNS gave it.
+const CLIENT_MAX_AGE: Duration = Duration::from_secs(300);
 /// Idle keep-alive connections kept per host. A host normally sees at most
 /// `per_host_concurrency` (default 4) probes at once; a burst (a stalled
 /// scheduler catching up, many targets on one host with the limit lifted)
@@ -64,10 +70,12 @@ struct ClientKey {
     follow_redirects: bool,
 }
 
-/// The pool of shared clients, built lazily, one per profile.
+/// The pool of shared clients, built lazily, one per profile, and each
+/// replaced once [`CLIENT_MAX_AGE`] old.
 pub struct HttpClients {
-    clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
+    clients: Mutex<HashMap<ClientKey, (reqwest::Client, std::time::Instant)>>,
     resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+    max_age: Duration,
 }
 
 impl std::fmt::Debug for HttpClients {
@@ -87,7 +95,14 @@ impl HttpClients {
         HttpClients {
             clients: Mutex::new(HashMap::new()),
             resolver: None,
+            max_age: CLIENT_MAX_AGE,
         }
+    }
+
+    /// Replace clients once `max_age` old instead of [`CLIENT_MAX_AGE`]
+    /// (tests).
+    pub fn with_max_age(self, max_age: Duration) -> Self {
+        HttpClients { max_age, ..self }
     }
 
     /// Use a custom DNS resolver for every client (tests simulate DNS
@@ -96,12 +111,14 @@ impl HttpClients {
         HttpClients {
             clients: Mutex::new(HashMap::new()),
             resolver: Some(resolver),
+            max_age: CLIENT_MAX_AGE,
         }
     }
 
     /// The shared client for this target's profile (TLS, proxy, and whether
     /// redirects are followed: an `http` block may turn that off), built on
-    /// first use.
+    /// first use and again once too old. Probes still running keep the old
+    /// one until they end.
     pub fn client_for(&self, target: &TargetConfig) -> Result<reqwest::Client, ProbeError> {
         let key = ClientKey {
             tls: target.tls.clone(),
@@ -112,11 +129,13 @@ impl HttpClients {
             .clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(client) = clients.get(&key) {
+        if let Some((client, built)) = clients.get(&key)
+            && built.elapsed() < self.max_age
+        {
             return Ok(client.clone());
         }
         let client = self.build(&key)?;
-        clients.insert(key, client.clone());
+        clients.insert(key, (client.clone(), std::time::Instant::now()));
         Ok(client)
     }
 

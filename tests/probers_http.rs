@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{probe, target};
-use tls_server::{Pki, https_server};
+use tls_server::{Pki, https_server, https_server_renewable};
 use upstream_exporter::config::TargetConfig;
 use upstream_exporter::http::HttpClients;
 use upstream_exporter::metrics::{ExporterStatus, Format, Metrics};
@@ -502,6 +502,41 @@ async fn a_ca_file_replaced_in_place_is_read_again_at_reload() {
     // What a reload does with the (unchanged) config.
     clients.retain_profiles(std::iter::once(t.as_ref()));
     ok(run_probe(&t, &clients, &hosts).await);
+}
+
+/// A server that renews its certificate without closing connections: the
+/// pooled connection keeps showing the old one, until the client is
+/// replaced for its age and a new handshake shows the new one.
+#[tokio::test]
+async fn a_renewed_certificate_is_seen_once_the_client_ages_out() {
+    let pki = Pki::new();
+    let (chain, key, old_not_after) = pki.leaf((2020, 1, 1), (2031, 1, 1));
+    let (addr, server) = https_server_renewable(chain, key).await;
+    let t = http_target(
+        &format!("https://localhost:{}/", addr.port()),
+        "",
+        &tls_block(&[("ca_file", &pki.path("ca.pem"))]),
+    );
+    let max_age = Duration::from_secs(3);
+    let clients = HttpClients::new().with_max_age(max_age);
+    let hosts = HostLimits::new(4);
+    let started = std::time::Instant::now();
+    let (_, first) = ok(run_probe(&t, &clients, &hosts).await);
+    assert_eq!(first.tls_not_after, Some(old_not_after));
+    let (chain, key, new_not_after) = pki.leaf((2020, 1, 1), (2032, 1, 1));
+    server.renew(chain, key);
+    let (_, pooled) = ok(run_probe(&t, &clients, &hosts).await);
+    if started.elapsed() < max_age {
+        assert_eq!(
+            pooled.tls_not_after,
+            Some(old_not_after),
+            "the pooled connection's"
+        );
+    }
+    tokio::time::sleep(max_age.saturating_sub(started.elapsed()) + Duration::from_millis(100))
+        .await;
+    let (_, renewed) = ok(run_probe(&t, &clients, &hosts).await);
+    assert_eq!(renewed.tls_not_after, Some(new_not_after));
 }
 
 #[tokio::test]

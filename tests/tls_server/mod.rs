@@ -150,6 +150,58 @@ pub async fn https_server(
         None => builder.with_no_client_auth(),
     };
     let config = builder.with_single_cert(chain, key).expect("server cert");
+    serve(config).await
+}
+
+/// An HTTPS server like [`https_server`] (no client certificates) whose
+/// certificate can be renewed while it runs: new handshakes get the new
+/// one, open connections keep theirs, as a server that reloads its
+/// certificate without closing connections does.
+pub async fn https_server_renewable(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> (SocketAddr, Arc<Renewable>) {
+    let renewable = Arc::new(Renewable(std::sync::Mutex::new(certified(chain, key))));
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_cert_resolver(renewable.clone());
+    (serve(config).await, renewable)
+}
+
+/// The certificate [`https_server_renewable`] hands to new handshakes.
+#[derive(Debug)]
+pub struct Renewable(std::sync::Mutex<Arc<rustls::sign::CertifiedKey>>);
+
+impl Renewable {
+    pub fn renew(&self, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) {
+        *self.0.lock().expect("renewable") = certified(chain, key);
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Renewable {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.lock().expect("renewable").clone())
+    }
+}
+
+fn certified(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Arc<rustls::sign::CertifiedKey> {
+    let signer = provider()
+        .key_provider
+        .load_private_key(key)
+        .expect("server key");
+    Arc::new(rustls::sign::CertifiedKey::new(chain, signer))
+}
+
+/// Answer `200 ok` to everything over TLS with `config`, on 127.0.0.1.
+async fn serve(config: rustls::ServerConfig) -> SocketAddr {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
