@@ -143,7 +143,8 @@ impl HttpClients {
     /// built from files (`ca_file`, `cert_file`, `key_file`), so that the
     /// next probe reads them again. A client certificate or CA rotated in
     /// place (cert-manager renewing a mounted Secret) keeps its path, and
-    /// the config compares equal; without this only a restart read it.
+    /// the config compares equal; a reload applies it now rather than when
+    /// the client ages out.
     pub fn retain_profiles<'a>(&self, targets: impl Iterator<Item = &'a TargetConfig>) {
         let live: Vec<(Arc<TlsConfig>, Option<String>)> = targets
             .map(|t| {
