@@ -109,9 +109,8 @@ impl HttpClients {
     /// failures with it, so no real query leaves the machine).
     pub fn with_resolver(resolver: Arc<dyn reqwest::dns::Resolve>) -> Self {
         HttpClients {
-            clients: Mutex::new(HashMap::new()),
             resolver: Some(resolver),
-            max_age: CLIENT_MAX_AGE,
+            ..Self::new()
         }
     }
 

@@ -732,14 +732,19 @@ mod tests {
         hosts.set_min_interval(Duration::ZERO);
     }
 
+    /// Limits with requests to one host spaced 1 s apart, and a URL there.
+    fn spaced_a_second() -> (HostLimits, url::Url) {
+        let hosts = HostLimits::new(64);
+        hosts.set_min_interval(Duration::from_secs(1));
+        (hosts, url::Url::parse("http://status.example/api").unwrap())
+    }
+
     /// More requests than the spacing fits before their deadline: those
     /// that fit wait for their slots, the others fail at once as timeouts
     /// and leave no slot behind them for later requests to queue after.
     #[tokio::test(start_paused = true)]
     async fn spacing_takes_no_slot_past_the_probes_deadline() {
-        let hosts = HostLimits::new(64);
-        hosts.set_min_interval(Duration::from_secs(1));
-        let url = url::Url::parse("http://status.example/api").unwrap();
+        let (hosts, url) = spaced_a_second();
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_millis(2500);
         let results =
@@ -766,9 +771,7 @@ mod tests {
     /// only moves later, so another attempt would be refused too.
     #[tokio::test(start_paused = true)]
     async fn a_refused_slot_is_not_retried() {
-        let hosts = HostLimits::new(64);
-        hosts.set_min_interval(Duration::from_secs(1));
-        let url = url::Url::parse("http://status.example/api").unwrap();
+        let (hosts, url) = spaced_a_second();
         let t0 = Instant::now();
         hosts
             .acquire(&url, t0 + Duration::from_secs(60))

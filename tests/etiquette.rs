@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use harness::{Exporter, Reply, Upstream, eventually, summary};
 use upstream_exporter::config::{Config, TargetConfig};
 use upstream_exporter::http::HttpClients;
-use upstream_exporter::probe::Reason;
+use upstream_exporter::probe::{ProbeError, ProbeSuccess, Reason};
 use upstream_exporter::runner::{HostLimits, run_probe};
 
 /// A page whose content has a version: answers `304` to a request that
@@ -136,6 +136,25 @@ async fn conditional_requests_turn_unchanged_pages_into_304s_that_reuse_the_snap
         "indicator stays the provider's"
     );
     exporter.stop().await;
+}
+
+/// Probe every target at once, each on its own task; results in order.
+async fn probes_side_by_side(
+    targets: impl Iterator<Item = Arc<TargetConfig>>,
+    clients: &Arc<HttpClients>,
+    hosts: &Arc<HostLimits>,
+) -> Vec<Result<ProbeSuccess, ProbeError>> {
+    let probes: Vec<_> = targets
+        .map(|t| {
+            let (clients, hosts) = (clients.clone(), hosts.clone());
+            tokio::spawn(async move { run_probe(&t, &clients, &hosts).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for p in probes {
+        results.push(p.await.unwrap());
+    }
+    results
 }
 
 fn target(yaml_target: &str) -> Arc<TargetConfig> {
@@ -277,19 +296,14 @@ async fn min_interval_per_host_spaces_request_starts() {
     let hosts = Arc::new(HostLimits::new(8));
     hosts.set_min_interval(Duration::from_millis(250));
     let clients = Arc::new(HttpClients::new());
-    let mut probes = Vec::new();
-    for i in 0..5 {
-        let t = target(&format!(
+    let targets = (0..5).map(|i| {
+        target(&format!(
             "  - name: t{i}\n    statuspage: {{ url: \"{}\" }}\n",
             up.url(&format!("/t{i}.json"))
-        ));
-        let (hosts, clients) = (hosts.clone(), clients.clone());
-        probes.push(tokio::spawn(async move {
-            run_probe(&t, &clients, &hosts).await
-        }));
-    }
-    for p in probes {
-        p.await.unwrap().unwrap();
+        ))
+    });
+    for result in probes_side_by_side(targets, &clients, &hosts).await {
+        result.unwrap();
     }
     let mut at: Vec<Instant> = up.seen().iter().map(|s| s.at).collect();
     at.sort();
@@ -351,19 +365,11 @@ async fn an_oversubscribed_host_serves_what_its_spacing_allows() {
             up.url(&format!("/o{i}.json"))
         ))
     };
-    let mut probes = Vec::new();
-    for i in 0..6 {
-        let (t, hosts, clients) = (target_at(i), hosts.clone(), clients.clone());
-        probes.push(tokio::spawn(async move {
-            run_probe(&t, &clients, &hosts).await
-        }));
-    }
-    let mut refused = Vec::new();
-    for p in probes {
-        if let Err(e) = p.await.unwrap() {
-            refused.push(e);
-        }
-    }
+    let refused: Vec<_> = probes_side_by_side((0..6).map(target_at), &clients, &hosts)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
     // Slots at 0, 400 and 800 ms start before the 1 s timeout; the refused
     // three are not retried (the host would refuse them again).
     assert_eq!(refused.len(), 3, "{refused:?}");

@@ -77,6 +77,15 @@ impl Secured {
         }
     }
 
+    /// Basic auth for `alice` / `one`, both files polled every 200 ms.
+    async fn start_polled_with_alice() -> Secured {
+        let parts = Parts {
+            config_poll_interval: Duration::from_millis(200),
+            ..Parts::default()
+        };
+        Self::start_with(&users_yaml(&[("alice", "one")], 4), |_| {}, parts).await
+    }
+
     fn addr(&self) -> String {
         self.exporter.base.trim_start_matches("http://").to_owned()
     }
@@ -352,11 +361,7 @@ async fn a_cost_10_hash_is_checked_once_per_cache_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_config_reload_on_change_and_a_bad_one_keeps_the_old() {
-    let parts = Parts {
-        config_poll_interval: Duration::from_millis(200),
-        ..Parts::default()
-    };
-    let s = Secured::start_with(&users_yaml(&[("alice", "one")], 4), |_| {}, parts).await;
+    let s = Secured::start_polled_with_alice().await;
     let c = harness::client();
     let get = |user: &'static str, password: &'static str| {
         let c = c.clone();
@@ -423,11 +428,7 @@ async fn web_config_reload_on_change_and_a_bad_one_keeps_the_old() {
 /// `exporter.yaml` while the web config is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reload_gauge_is_1_only_while_both_files_load() {
-    let parts = Parts {
-        config_poll_interval: Duration::from_millis(200),
-        ..Parts::default()
-    };
-    let s = Secured::start_with(&users_yaml(&[("alice", "one")], 4), |_| {}, parts).await;
+    let s = Secured::start_polled_with_alice().await;
     let c = harness::client();
     let scrape = || {
         let (c, url) = (c.clone(), s.http("/metrics"));
