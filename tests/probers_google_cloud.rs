@@ -240,6 +240,16 @@ fn wrong_shapes_fail_as_decode_or_schema() {
     assert_eq!(reason(b"{}"), Err(Reason::Schema));
     assert_eq!(reason(b"\"incidents\""), Err(Reason::Schema));
     assert!(reason(b"[]").is_ok());
+    // A list of something else is not a quiet page, with or without products.
+    for body in [
+        &br#"[{"error":"quota exceeded"}]"#[..],
+        b"[1, 2]",
+        b"[\"a\"]",
+    ] {
+        assert_eq!(reason(body), Err(Reason::Schema));
+        let configured = parse(body, &cfg(&["Google Compute Engine"])).map_err(|e| e.reason);
+        assert_eq!(configured.err(), Some(Reason::Schema));
+    }
 }
 
 #[tokio::test]

@@ -86,6 +86,9 @@ fn colours_states_and_maintenances() {
         {"id":2,"title":"b","resolved":"false","updates":[
             {"update_type":"update","status_prod":"green","created_at":"2020-01-01T01:00:00Z"},
             {"update_type":"issue","status_prod":"yellow","created_at":"2020-01-01T00:00:00Z"}]},
+        {"id":5,"title":"e","resolved":false,"status_prod":"green","status_dev":"green","updates":[
+            {"update_type":"issue","status_prod":"red","created_at":"2020-01-01T02:00:00Z"},
+            {"update_type":"investigating","status_prod":"green","created_at":"2020-01-01T01:00:00Z"}]},
         {"id":3,"title":"c","resolved":true},
         {"id":4,"title":"d","state":"resolved"}],
       "scheduled":[
@@ -120,7 +123,9 @@ fn colours_states_and_maintenances() {
         incidents,
         [
             ("1", Impact::Critical, "open"),
-            ("2", Impact::None, "update")
+            ("2", Impact::None, "update"),
+            // The latest update's red, not the entry's stale green.
+            ("5", Impact::Critical, "issue")
         ]
     );
     // 12 (not upcoming), 13 (upcoming, but its latest update says the work

@@ -166,6 +166,27 @@ fn status_table_and_maintenances() {
 }
 
 #[test]
+fn an_instance_in_maintenance_is_in_its_first_one_and_ended_incidents_are_over() {
+    // NA136 is under maintenance and also lists next month's; NA137's
+    // incident has ended (every impact has an end), NA138's has not.
+    let body = br#"[
+      {"key":"NA136","status":"MAINTENANCE_CORE","Maintenances":[
+        {"id":102,"plannedStartTime":"2030-08-20T03:00:00Z"},
+        {"id":101,"plannedStartTime":"2020-07-29T18:00:00Z"}]},
+      {"key":"NA137","status":"OK","Incidents":[{"id":5,"IncidentImpacts":[
+        {"severity":"minor","startTime":"2020-07-29T16:00:00Z","endTime":"2020-07-29T20:00:00Z"}]}]},
+      {"key":"NA138","status":"MINOR_INCIDENT_CORE","Incidents":[{"id":6,"IncidentImpacts":[
+        {"severity":"minor","startTime":"2020-07-29T16:00:00Z","endTime":"2020-07-29T20:00:00Z"},
+        {"severity":"major","startTime":"2020-07-29T17:00:00Z","endTime":null}]}]}]"#;
+    let snap = parse(body, &cfg(1000)).expect("parses");
+    assert_eq!(snap.maintenances_active, 1);
+    assert_eq!(snap.next_maintenance_start, Some(1_913_425_200.0));
+    let ids: Vec<&str> = snap.incidents.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["6"]);
+    assert_eq!(snap.incidents[0].impact, Impact::Major);
+}
+
+#[test]
 fn wrong_shapes_fail_as_decode_or_schema() {
     let reason = |body: &[u8]| parse(body, &cfg(1000)).map(|_| ()).map_err(|e| e.reason);
     assert_eq!(reason(b"<html>Trust</html>"), Err(Reason::Decode));

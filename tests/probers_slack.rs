@@ -182,8 +182,18 @@ fn wrong_shapes_fail_as_decode_or_schema() {
         Err(Reason::Schema)
     );
     assert!(reason(br#"{"status":"ok","active_incidents":null}"#).is_ok());
-    let snap = parse(br#"{"status":"weird"}"#, &cfg()).expect("parses");
+    // An unknown word with the list is a status body whose page is unknown;
+    // without the list it is an error body, never a healthy Slack.
+    let snap = parse(br#"{"status":"weird","active_incidents":[]}"#, &cfg()).expect("parses");
     assert_eq!(unknown(&snap, "page_status"), 1);
+    assert_eq!(snap.page, Severity::Unknown);
+    assert_eq!(snap.components.len(), SERVICES.len());
+    assert_eq!(
+        reason(br#"{"status":"error","message":"Service temporarily unavailable"}"#),
+        Err(Reason::Schema)
+    );
+    assert_eq!(reason(br#"{"status":"weird"}"#), Err(Reason::Schema));
+    let snap = parse(br#"{"status":"ok"}"#, &cfg()).expect("a missing list is tolerated");
     assert_eq!(snap.page, Severity::Operational);
 }
 

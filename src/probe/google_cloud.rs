@@ -29,6 +29,10 @@
 //!   lowercased; started `begin` (else `created`); name the first line of
 //!   `external_desc`.
 //! - Google publishes no maintenances here.
+//! - A list none of whose entries is an object with an `id` (an error
+//!   object in a list, a list of something else) is not an incident
+//!   history: reason `schema`, never a quiet page. An empty list is a
+//!   quiet page.
 //!
 //! Note: the real `incidents.json` carries the whole recent history and can
 //! be several MiB; raise `max_body_size` if the probe fails `too_large`.
@@ -36,7 +40,8 @@
 use serde_json::{Map, Value};
 
 use super::body::{
-    decode_json_body, expect_list, finish_components, items, join_path, lookup, text, timestamp,
+    decode_json_body, expect_list, finish_components, items, join_path, lookup, schema_error, text,
+    timestamp,
 };
 use super::{
     Component, Impact, Incident, ProbeContext, ProbeError, ProbeSuccess, Severity, StatusSnapshot,
@@ -117,6 +122,13 @@ fn is_open(incident: &Map<String, Value>) -> bool {
 pub fn parse(body: &[u8], cfg: &GoogleCloudConfig) -> Result<StatusSnapshot, ProbeError> {
     let value = decode_json_body(body)?;
     let list = expect_list(&value, "a Google Cloud incidents.json body")?;
+    let is_incident = |v: &Value| v.as_object().is_some_and(|o| text(o.get("id")).is_some());
+    if !list.is_empty() && !list.iter().any(is_incident) {
+        return Err(schema_error(format!(
+            "none of the {} entries is an incident (an object with an `id`): not a Google Cloud incidents.json body",
+            list.len()
+        )));
+    }
     let mut snap = StatusSnapshot::default();
 
     // Configured product entry → index of its component.

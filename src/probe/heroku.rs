@@ -13,8 +13,9 @@
 //! - Page status: Heroku gives no overall value; the worst exported system.
 //! - Incidents: entries of `incidents` not resolved (`resolved: true`, or a
 //!   `state` of resolved/closed, closes one). Impact from the worst of
-//!   `status_prod`/`status_dev` of the entry, else of its latest update:
-//!   red critical, yellow minor, blue maintenance, green none. Status word:
+//!   `status_prod`/`status_dev` of its latest update, else of the entry
+//!   (whose own colours can lag behind the updates): red critical, yellow
+//!   minor, blue maintenance, green none. Status word:
 //!   `state`, else the latest update's `update_type`. Started `created_at`.
 //! - Maintenance: entries of `scheduled` not resolved; active when the
 //!   provider no longer calls them `upcoming` (or its latest update is of
@@ -190,9 +191,12 @@ fn push_incident(item: &Map<String, Value>, snap: &mut StatusSnapshot) {
         return;
     }
     let latest = latest_update(item);
-    let severity = match colours_severity(item, snap) {
+    // The latest update says how things stand now; the entry's own colours
+    // can lag behind it (a resolved maintenance still reads `blue` at the
+    // top), so they only stand in when no update has colours.
+    let severity = match latest.and_then(|u| colours_severity(u, snap)) {
         Some(sev) => Some(sev),
-        None => latest.and_then(|u| colours_severity(u, snap)),
+        None => colours_severity(item, snap),
     };
     let impact = match severity {
         Some(Severity::MajorOutage | Severity::PartialOutage) => Impact::Critical,

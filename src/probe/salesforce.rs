@@ -16,15 +16,18 @@
 //! - Page status: none given; the worst exported instance (capped ones
 //!   included).
 //! - Incidents: the `Incidents` of the instances the filter allows,
-//!   deduplicated by `id`. Impact from the worst `IncidentImpacts[].severity`
+//!   deduplicated by `id`, but not one whose every `IncidentImpacts` entry
+//!   has an `endTime` (it is over). Impact from the worst `IncidentImpacts[].severity`
 //!   (minor, major, critical), else from the instance status (minor
 //!   incident → minor, major incident → critical). Status `open`; started at the earliest impact `startTime`,
 //!   else `createdAt`. Name: the first impact's `type` (Salesforce's
 //!   incident messages are mostly null), else `externalId`, else the id.
 //! - Maintenances: the `Maintenances` of the allowed instances,
-//!   deduplicated by `id`. Active when an allowed instance listing it is in
-//!   a MAINTENANCE_* status (the provider's word); otherwise its
-//!   `plannedStartTime` competes for the next start.
+//!   deduplicated by `id`. An allowed instance in a MAINTENANCE_* status
+//!   (the provider's word) is in one of those it lists: the one planned
+//!   first, which is active. Every other one's `plannedStartTime` competes
+//!   for the next start (an instance under maintenance also lists the next
+//!   one ahead).
 
 use std::collections::{HashMap, HashSet};
 
@@ -153,6 +156,14 @@ fn push_incident(incident: &Map<String, Value>, instance: Severity, snap: &mut S
         .iter()
         .filter_map(Value::as_object)
         .collect();
+    // Every impact with an end: Salesforce says it is over.
+    if !impacts.is_empty()
+        && impacts
+            .iter()
+            .all(|i| timestamp(i.get("endTime")).is_some())
+    {
+        return;
+    }
     let mut impact: Option<Impact> = None;
     for i in &impacts {
         let Some(word) = text(i.get("severity")) else {
@@ -192,15 +203,29 @@ fn maintenances(allowed: &[(&Map<String, Value>, Severity)], snap: &mut StatusSn
     // id → (active, planned start)
     let mut found: HashMap<String, (bool, Option<f64>)> = HashMap::new();
     for (row, status) in allowed {
-        for m in items(row.get("Maintenances")) {
-            let Value::Object(m) = m else { continue };
-            let Some(id) = text(m.get("id")) else {
-                continue;
-            };
-            let entry = found
-                .entry(id.into_owned())
-                .or_insert((false, timestamp(m.get("plannedStartTime"))));
-            entry.0 |= *status == Severity::Maintenance;
+        let listed: Vec<(String, Option<f64>)> = items(row.get("Maintenances"))
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(|m| {
+                let id = text(m.get("id"))?;
+                Some((id.into_owned(), timestamp(m.get("plannedStartTime"))))
+            })
+            .collect();
+        // An instance in maintenance is in one of them: the one planned
+        // first (a later one, next month's patch, is still ahead). The
+        // body's words decide, not the clock, so a snapshot kept for an
+        // unchanged body stays right.
+        let under_way = (*status == Severity::Maintenance)
+            .then(|| {
+                listed
+                    .iter()
+                    .min_by(|a, b| planned_order(a.1, b.1))
+                    .map(|(id, _)| id.as_str())
+            })
+            .flatten();
+        for (id, start) in &listed {
+            let entry = found.entry(id.clone()).or_insert((false, *start));
+            entry.0 |= under_way == Some(id.as_str());
         }
     }
     for (active, start) in found.into_values() {
@@ -209,5 +234,14 @@ fn maintenances(allowed: &[(&Map<String, Value>, Severity)], snap: &mut StatusSn
         } else if let Some(start) = start {
             keep_earliest(&mut snap.next_maintenance_start, start);
         }
+    }
+}
+
+/// Planned starts in order, a maintenance without one first (nothing says
+/// it is still ahead).
+fn planned_order(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.total_cmp(&b),
+        (a, b) => a.is_some().cmp(&b.is_some()),
     }
 }

@@ -17,7 +17,11 @@
 //!   `incident_type`; a service only such items name is `unknown` (0).
 //! - Page status: Slack gives no overall severity (`status` only says
 //!   ok/active), so the worst exported component; `ok` with no items is
-//!   operational whatever the filter.
+//!   operational whatever the filter. Any other `status` word is counted
+//!   (`page_status`) and makes the page `unknown` (0): the one word that
+//!   says all is well is not there. A body with such a word and no
+//!   `active_incidents` at all (`{"status": "error", "message": …}`) is
+//!   not a status body: reason `schema`.
 //! - Incidents: in-progress items of type outage (critical), incident
 //!   (major), notice (minor) and of unknown type (none). Items of type
 //!   `maintenance` are maintenances (SPEC: maintenances are not incidents):
@@ -100,10 +104,16 @@ pub fn parse(body: &[u8], cfg: &SlackConfig) -> Result<StatusSnapshot, ProbeErro
         ));
     };
     let active = list_field(top, "active_incidents")?;
+    let all_ok = status.eq_ignore_ascii_case("ok");
+    let known_word = all_ok || status.eq_ignore_ascii_case("active");
+    if !known_word && !top.contains_key("active_incidents") {
+        return Err(schema_error(format!(
+            "`status` is {status:?} and there is no `active_incidents`: not a Slack status API body"
+        )));
+    }
 
     let mut snap = StatusSnapshot::default();
-    let all_ok = status.eq_ignore_ascii_case("ok");
-    if !all_ok && !status.eq_ignore_ascii_case("active") {
+    if !known_word {
         snap.count_unknown(FIELD_PAGE_STATUS);
     }
 
@@ -168,7 +178,9 @@ pub fn parse(body: &[u8], cfg: &SlackConfig) -> Result<StatusSnapshot, ProbeErro
         })
         .collect();
     let worst = finish_components(&mut snap, &cfg.components, cfg.max_components);
-    snap.page = if all_ok && !any_item {
+    snap.page = if !known_word {
+        Severity::Unknown
+    } else if all_ok && !any_item {
         Severity::Operational
     } else {
         worst
