@@ -674,6 +674,33 @@ pub async fn with_conditional<F: std::future::Future>(
     output
 }
 
+/// The headers every request of a target carries: `User-Agent`, then
+/// `accept` if given (otherwise the client's `Accept: application/json`
+/// applies), then the target's own `headers`, each replacing an earlier one
+/// of its name (sent once, never twice) and marked sensitive, since they
+/// may hold credentials. `User-Agent` is not allowed in `headers`
+/// (`user_agent` sets it), so the target's own agent always wins.
+pub fn target_headers(target: &TargetConfig, accept: Option<HeaderValue>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(target.headers.len() + 2);
+    if let Ok(agent) = HeaderValue::from_str(&target.user_agent) {
+        headers.insert(header::USER_AGENT, agent);
+    }
+    if let Some(accept) = accept {
+        headers.insert(header::ACCEPT, accept);
+    }
+    for (name, value) in &target.headers {
+        // Names and values were validated at load.
+        if let (Ok(name), Ok(mut value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value.expose()),
+        ) {
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
 /// One GET attempt (no retries here; see `retry`): send, check the status,
 /// read the body within `max_body_size`. Inside [`with_conditional`], sends
 /// `If-None-Match` / `If-Modified-Since` and turns a `304` into the
@@ -690,15 +717,11 @@ pub async fn get_once(
         .as_ref()
         .and_then(|c| c.lookup(url))
         .filter(|answer| answer.has_validators());
-    let mut request = client
-        .get(url.clone())
-        .header(header::USER_AGENT, &*target.user_agent);
-    for (name, value) in &target.headers {
-        request = request.header(name.as_str(), value.expose());
-    }
+    let mut headers = target_headers(target, None);
     for (name, value) in extra_headers {
-        request = request.header(name, value);
+        headers.insert(name, value.clone());
     }
+    let mut request = client.get(url.clone()).headers(headers);
     if let Some(answer) = &cached {
         if let Some(etag) = &answer.etag {
             request = request.header(header::IF_NONE_MATCH, etag.clone());

@@ -243,11 +243,11 @@ async fn probe_through_the_daemon_path_with_auth() {
         .await;
     let rule = r#"        - { name: queue_messages, path: "$.queues[*]", value: "$.messages", labels: { queue: "$.name" } }"#;
     let auth = format!(
-        "      auth: {{ basic: {{ username: monitor, password_file: \"{}\" }} }}\n      headers: {{ X-Api-Version: \"2\" }}\n",
+        "      auth: {{ basic: {{ username: monitor, password_file: \"{}\" }} }}\n      headers: {{ X-Api-Version: \"2\", Accept: application/vnd.api+json }}\n",
         secret.display()
     );
     let t = target(&format!(
-        "targets:\n  - name: q\n    json:\n      url: \"{}/stats\"\n{auth}      metrics:\n{rule}\n",
+        "targets:\n  - name: q\n    user_agent: queue-watch\n    json:\n      url: \"{}/stats\"\n{auth}      metrics:\n{rule}\n",
         server.uri()
     ));
     let ok = probe(&t).await.expect("probe succeeds");
@@ -257,6 +257,19 @@ async fn probe_through_the_daemon_path_with_auth() {
     };
     assert_eq!(snap.rules[0].samples.len(), 2);
     server.verify().await;
+    // Each header once: the target's own Accept replaces the client's, and
+    // its user agent is the only one.
+    let requests = server.received_requests().await.expect("recorded");
+    let sent = |name: &str| -> Vec<String> {
+        requests[0]
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(sent("user-agent"), ["queue-watch"]);
+    assert_eq!(sent("accept"), ["application/vnd.api+json"]);
 
     let e = probe(&json_target(&format!("{}/missing", server.uri()), rule, ""))
         .await

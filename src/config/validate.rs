@@ -46,7 +46,9 @@ pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Result<String, VarError>;
 const MAX_RETRIES: u64 = 10;
 
 /// Label names the exporter sets itself; static labels may not use them.
-const RESERVED_LABELS: [&str; 12] = [
+/// `le` is the bucket bound of every target's duration histogram: a second
+/// `le` on a bucket line makes Prometheus reject the whole scrape.
+const RESERVED_LABELS: [&str; 13] = [
     "target",
     "component",
     "component_id",
@@ -59,6 +61,7 @@ const RESERVED_LABELS: [&str; 12] = [
     "prober",
     "url",
     "field",
+    "le",
 ];
 
 /// Validate config text; `path` is used for messages and for resolving
@@ -1156,6 +1159,14 @@ impl Ctx<'_> {
                          (like `X-Api-Key`)",
                         shown(name)
                     ),
+                );
+                continue;
+            }
+            if name.eq_ignore_ascii_case("user-agent") {
+                self.error(
+                    pos(key),
+                    "`User-Agent` is set with `user_agent:` (in the target or in `defaults`), \
+                     not in `headers`: move it there",
                 );
                 continue;
             }

@@ -31,7 +31,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{self, HeaderValue};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -233,7 +233,11 @@ async fn attempt(ctx: &ProbeContext<'_>, cfg: &HttpCheckConfig) -> Result<Answer
     let mut request = ctx
         .client
         .request(cfg.method.clone(), cfg.url.clone())
-        .headers(request_headers(ctx.target));
+        // `Accept: */*`: a health endpoint need not speak JSON.
+        .headers(crate::http::target_headers(
+            ctx.target,
+            Some(HeaderValue::from_static("*/*")),
+        ));
     if let Some(body) = &cfg.body {
         request = request.body(body.expose().to_owned());
     }
@@ -265,27 +269,6 @@ async fn attempt(ctx: &ProbeContext<'_>, cfg: &HttpCheckConfig) -> Result<Answer
         latency: started.elapsed(),
         leaf,
     })
-}
-
-/// `User-Agent`, `Accept: */*` (a health endpoint need not speak JSON),
-/// then the target's headers, which replace these by name.
-fn request_headers(target: &crate::config::TargetConfig) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(target.headers.len() + 2);
-    if let Ok(agent) = HeaderValue::from_str(&target.user_agent) {
-        headers.insert(header::USER_AGENT, agent);
-    }
-    headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-    for (name, value) in &target.headers {
-        // Names and values were validated at load.
-        if let (Ok(name), Ok(mut value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value.expose()),
-        ) {
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-    }
-    headers
 }
 
 fn status_unmet(status: u16, expect: &Expectations) -> ProbeError {
