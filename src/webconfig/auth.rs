@@ -4,8 +4,10 @@
 //! it at every scrape would burn a core, and any client could queue such
 //! work. So, as in exporter-toolkit, a successful check is remembered: the
 //! cache keeps an HMAC (under a key drawn at start) of user, hash and
-//! password, never the password, for [`CACHE_WINDOW`], at most
-//! [`CACHE_CAPACITY`] entries. Failures are not cached, so a wrong password
+//! password, never the password, until it goes unused for
+//! [`CACHE_WINDOW`] (each use renews it, so a scraper that keeps coming
+//! never waits for bcrypt again, not even behind a flood of wrong
+//! passwords that fills the queue), at most [`CACHE_CAPACITY`] entries. Failures are not cached, so a wrong password
 //! can never be taken for a right one, and a flood of wrong ones cannot
 //! push the right ones out.
 //!
@@ -27,7 +29,8 @@ use tokio::sync::Semaphore;
 
 use crate::config::Secret;
 
-/// How long a verified user/password pair is trusted without bcrypt.
+/// How long a verified user/password pair stays trusted without bcrypt
+/// after its last use.
 pub const CACHE_WINDOW: Duration = Duration::from_secs(300);
 /// Verified pairs remembered at most (oldest dropped first).
 pub const CACHE_CAPACITY: usize = 256;
@@ -55,7 +58,10 @@ pub enum AuthOutcome {
 pub struct Authenticator {
     users: HashMap<String, Secret>,
     key: hmac::Key,
+    /// Verified tags and when each was last used.
     verified: Arc<Mutex<HashMap<Tag, Instant>>>,
+    /// [`CACHE_WINDOW`] but in tests.
+    window: Duration,
     /// One bcrypt at a time.
     gate: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
@@ -82,6 +88,7 @@ impl Authenticator {
             users: users.iter().cloned().collect(),
             key,
             verified: Arc::default(),
+            window: CACHE_WINDOW,
             gate: Arc::new(Semaphore::new(1)),
             waiting: Arc::new(AtomicUsize::new(0)),
             verifications: AtomicU64::new(0),
@@ -114,6 +121,7 @@ impl Authenticator {
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let hash = hash.to_owned();
         let verified = known.is_some().then(|| self.verified.clone());
+        let window = self.window;
         // The permit moves into the blocking task and is released only
         // after a success is remembered: a client that hangs up mid-check
         // cannot start a second bcrypt beside it, and requests queued with
@@ -122,7 +130,7 @@ impl Authenticator {
             let _permit = permit;
             let matched = bcrypt::verify(&password, &hash).unwrap_or(false);
             if matched && let Some(verified) = verified {
-                remember(&verified, tag);
+                remember(&verified, tag, window);
             }
             matched
         })
@@ -153,23 +161,29 @@ impl Authenticator {
         tag
     }
 
+    /// Whether `tag` was verified and used within the window; a use renews it.
     fn remembered(&self, tag: &Tag) -> bool {
-        let Ok(verified) = self.verified.lock() else {
+        let Ok(mut verified) = self.verified.lock() else {
             return false;
         };
-        verified
-            .get(tag)
-            .is_some_and(|at| at.elapsed() < CACHE_WINDOW)
+        match verified.get_mut(tag) {
+            Some(used) if used.elapsed() < self.window => {
+                *used = Instant::now();
+                true
+            }
+            _ => false,
+        }
     }
 }
 
-/// Add a verified triple, dropping expired entries, then the oldest, when full.
-fn remember(verified: &Mutex<HashMap<Tag, Instant>>, tag: Tag) {
+/// Add a verified triple, dropping expired entries, then the least recently
+/// used, when full.
+fn remember(verified: &Mutex<HashMap<Tag, Instant>>, tag: Tag, window: Duration) {
     let Ok(mut verified) = verified.lock() else {
         return;
     };
     if verified.len() >= CACHE_CAPACITY {
-        verified.retain(|_, at| at.elapsed() < CACHE_WINDOW);
+        verified.retain(|_, at| at.elapsed() < window);
     }
     if verified.len() >= CACHE_CAPACITY
         && let Some(oldest) = verified.iter().min_by_key(|(_, at)| **at).map(|(t, _)| *t)
@@ -266,6 +280,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_success_in_use_stays_remembered_past_the_window() {
+        let mut auth = authenticator();
+        auth.window = Duration::from_millis(300);
+        let right = basic("alice", "right");
+        assert_eq!(auth.check(Some(&right)).await, AuthOutcome::Allowed);
+        // Used every 100 ms for 1.2 s: four windows, one bcrypt.
+        for _ in 0..12 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(auth.check(Some(&right)).await, AuthOutcome::Allowed);
+        }
+        assert_eq!(auth.bcrypt_verifications(), 1);
+        // Left unused for longer than the window, it is checked again.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(auth.check(Some(&right)).await, AuthOutcome::Allowed);
+        assert_eq!(auth.bcrypt_verifications(), 2);
+    }
+
+    #[tokio::test]
     async fn wrong_passwords_and_unknown_users_are_never_cached_as_success() {
         let auth = authenticator();
         for _ in 0..3 {
@@ -331,6 +363,7 @@ mod tests {
             remember(
                 &auth.verified,
                 auth.tag("alice", "h", i.to_string().as_bytes()),
+                auth.window,
             );
         }
         assert_eq!(auth.verified.lock().unwrap().len(), CACHE_CAPACITY);
