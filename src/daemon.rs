@@ -71,6 +71,9 @@ pub struct Parts {
     pub probe_hook: Option<ProbeHook>,
     pub config_poll_interval: Duration,
     pub header_read_timeout: Duration,
+    /// How long a `/metrics` scraper may take nothing of its body
+    /// ([`server::SCRAPE_STALL_TIMEOUT`] but for tests).
+    pub scrape_stall_timeout: Duration,
     /// The web config, already loaded from `web_config_file` (and
     /// reloaded from it). None: [`start_with`] loads it itself.
     pub web: Option<Arc<LiveWeb>>,
@@ -83,6 +86,7 @@ impl Default for Parts {
             probe_hook: None,
             config_poll_interval: CONFIG_POLL_INTERVAL,
             header_read_timeout: server::HEADER_READ_TIMEOUT,
+            scrape_stall_timeout: server::SCRAPE_STALL_TIMEOUT,
             web: None,
         }
     }
@@ -175,6 +179,8 @@ pub async fn start_with(
         reload: Some(reload_tx),
         config_loaded: true.into(),
         web: web.clone(),
+        limits: server::HeavyLimits::new(parts.scrape_stall_timeout),
+        was_ready: false.into(),
     });
     let reloader = tokio::spawn(reload_loop(
         Reloader {

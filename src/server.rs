@@ -7,6 +7,15 @@
 //! bodies are never read, and shutdown stops accepting, lets in-flight
 //! requests finish, then returns.
 //!
+//! The answers that walk every target (`/metrics`, the status board, the
+//! targets API) are built on blocking threads, never on the async worker
+//! that runs the probes (one, see `main.rs`): tens of milliseconds of
+//! building there would show as upstream latency. At most
+//! [`MAX_SCRAPES_IN_FLIGHT`] scrapes run at once (more get 503 at once,
+//! as node_exporter's `--web.max-requests` does), and a scraper that takes
+//! nothing of its body for [`SCRAPE_STALL_TIMEOUT`] is dropped, so stalled
+//! clients cannot pile up threads and buffers.
+//!
 //! The web config in force (`--web.config.file`) is read per connection
 //! for TLS and per request for basic auth, the rate limit and the extra
 //! headers, so a reload applies without a restart. No route fetches
@@ -16,6 +25,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,7 +37,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Format, Metrics};
@@ -44,6 +54,17 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// a body, so larger ones get 413 and the connection is closed unread.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// `/metrics` scrapes rendered at once; the next one gets 503 at once.
+/// Prometheus sends one per job and server (an HA pair: two); each holds a
+/// blocking thread, its render threads and up to a few MB in flight.
+pub const MAX_SCRAPES_IN_FLIGHT: usize = 8;
+/// A scraper that takes no chunk of its body for this long is dropped (its
+/// body ends in an error, never looking whole).
+pub const SCRAPE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Status board pages and targets API answers built at once; more wait
+/// (without a thread) for their turn.
+const MAX_LISTINGS_IN_FLIGHT: usize = 2;
+
 /// A reload request: the reply says whether the new config took effect.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
@@ -59,9 +80,35 @@ pub struct AppState {
     pub config_loaded: std::sync::atomic::AtomicBool,
     /// TLS, basic auth, rate limit and extra headers in force.
     pub web: Arc<LiveWeb>,
+    /// What bounds the answers that walk every target.
+    pub limits: HeavyLimits,
+    /// Set once `/-/ready` has said 200: a reload that adds targets does
+    /// not make the replica unready again while they make their first probe.
+    pub was_ready: AtomicBool,
 }
 
-type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+/// Bounds on the requests that walk every target.
+pub struct HeavyLimits {
+    scrapes: Arc<Semaphore>,
+    listings: Arc<Semaphore>,
+    stall_timeout: Duration,
+}
+
+impl HeavyLimits {
+    /// [`MAX_SCRAPES_IN_FLIGHT`] scrapes, dropped after `stall_timeout`
+    /// ([`SCRAPE_STALL_TIMEOUT`] but in tests) without progress.
+    pub fn new(stall_timeout: Duration) -> HeavyLimits {
+        HeavyLimits {
+            scrapes: Arc::new(Semaphore::new(MAX_SCRAPES_IN_FLIGHT)),
+            listings: Arc::new(Semaphore::new(MAX_LISTINGS_IN_FLIGHT)),
+            stall_timeout,
+        }
+    }
+}
+
+/// Why a streamed body ended early.
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
 
 /// Accept connections until `shutdown`, then drain within `grace`.
 /// `header_timeout` is [`HEADER_READ_TIMEOUT`] but for tests.
@@ -254,10 +301,15 @@ async fn handle(
     } else {
         match path {
             "/" => match *req.method() {
-                Method::GET | Method::HEAD => html(crate::board::landing_page(
-                    &state.targets.load(),
-                    &state.telemetry_path,
-                )),
+                Method::GET | Method::HEAD => {
+                    listing(&state, |s| {
+                        html(crate::board::landing_page(
+                            &s.targets.load(),
+                            &s.telemetry_path,
+                        ))
+                    })
+                    .await
+                }
                 _ => method_not_allowed("GET"),
             },
             "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
@@ -266,12 +318,20 @@ async fn handle(
                 Method::POST => reload(&state).await,
                 _ => method_not_allowed("POST"),
             },
-            "/api/v1/targets" => json(crate::api::targets_body(&state.targets.load())),
+            "/api/v1/targets" => {
+                listing(&state, |s| {
+                    json(crate::api::targets_body(&s.targets.load()))
+                })
+                .await
+            }
             p if p.starts_with(crate::api::TARGET_PATH_PREFIX) => {
-                let name = &p[crate::api::TARGET_PATH_PREFIX.len()..];
-                let (code, body) = crate::api::one_target_body(&state.targets.load(), name);
-                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::NOT_FOUND);
-                respond(code, "application/json", body)
+                let name = p[crate::api::TARGET_PATH_PREFIX.len()..].to_owned();
+                listing(&state, move |s| {
+                    let (code, body) = crate::api::one_target_body(&s.targets.load(), &name);
+                    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::NOT_FOUND);
+                    respond(code, "application/json", body)
+                })
+                .await
             }
             _ => text(StatusCode::NOT_FOUND, "Not found\n"),
         }
@@ -279,7 +339,31 @@ async fn handle(
     Ok(response)
 }
 
+/// An answer built from every target, on a blocking thread, at most
+/// [`MAX_LISTINGS_IN_FLIGHT`] at once.
+async fn listing(
+    state: &Arc<AppState>,
+    build: impl FnOnce(&AppState) -> Response<Body> + Send + 'static,
+) -> Response<Body> {
+    let Ok(_turn) = state.limits.listings.clone().acquire_owned().await else {
+        return internal_error();
+    };
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || build(&state))
+        .await
+        .unwrap_or_else(|_| internal_error())
+}
+
 fn metrics(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
+    let Ok(slot) = state.limits.scrapes.clone().try_acquire_owned() else {
+        let mut busy = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Too many scrapes at once (at most {MAX_SCRAPES_IN_FLIGHT}); retry\n"),
+        );
+        busy.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return busy;
+    };
     let accept = req
         .headers()
         .get(header::ACCEPT)
@@ -298,31 +382,99 @@ fn metrics(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
         builder = builder.header(header::CONTENT_ENCODING, "gzip");
     }
     builder
-        .body(stream_metrics(state.clone(), format, gzip))
+        .body(stream_metrics(state.clone(), format, gzip, slot))
         .unwrap_or_else(|_| internal_error())
 }
 
 /// The `/metrics` body, rendered (and gzip-compressed when asked) on
 /// blocking threads, every core at once (see [`crate::render`]), and
 /// streamed chunk by chunk through a bounded queue: a slow scraper slows
-/// the rendering instead of growing a buffer, and a scraper that hangs up
-/// stops it.
-fn stream_metrics(state: Arc<AppState>, format: Format, gzip: bool) -> Body {
+/// the rendering instead of growing a buffer, and a scraper that hangs up,
+/// or takes nothing for the stall timeout, stops it. `slot` is held until
+/// the render has ended.
+fn stream_metrics(
+    state: Arc<AppState>,
+    format: Format,
+    gzip: bool,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> Body {
     // Two chunks queued for the socket (each at least 64 KB) keep it busy;
     // more would only hold memory.
     let (tx, rx) = mpsc::channel::<Bytes>(2);
+    let cut_short = Arc::new(AtomicBool::new(false));
+    let mut sink = ChunkSink {
+        tx,
+        runtime: tokio::runtime::Handle::current(),
+        stall_timeout: state.limits.stall_timeout,
+        cut_short: cut_short.clone(),
+    };
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         // Moved in: the response ends as the last chunk goes, not once the
         // scrape has cleaned up after itself.
-        let send = move |chunk: Vec<u8>| tx.blocking_send(chunk.into()).is_ok();
-        state.metrics.render_to(format, gzip, send);
+        state
+            .metrics
+            .render_to(format, gzip, move |chunk| sink.send(chunk));
     });
-    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(Frame::data(chunk)), rx))
+    let chunks = futures_util::stream::unfold(Some((rx, cut_short)), |state| async move {
+        let (mut rx, cut_short) = state?;
+        match rx.recv().await {
+            Some(chunk) => Some((Ok(Frame::data(chunk)), Some((rx, cut_short)))),
+            // An error instead of the end of the body: the connection is
+            // closed without the final chunk, so no client takes a cut
+            // body for a whole one.
+            None if cut_short.load(Ordering::Acquire) => Some((
+                Err(BodyError::from("the /metrics body was cut short")),
+                None,
+            )),
+            None => None,
+        }
     });
     BodyExt::boxed_unsync(StreamBody::new(chunks))
+}
+
+/// Hands a scrape's chunks to its response, from the rendering thread.
+struct ChunkSink {
+    tx: mpsc::Sender<Bytes>,
+    runtime: tokio::runtime::Handle,
+    stall_timeout: Duration,
+    /// Set before `tx` goes if the body is not whole.
+    cut_short: Arc<AtomicBool>,
+}
+
+impl ChunkSink {
+    /// Queue one chunk; false (stop rendering) if the scraper is gone or
+    /// took nothing for the stall timeout.
+    fn send(&mut self, chunk: Vec<u8>) -> bool {
+        let queued = self.runtime.block_on(tokio::time::timeout(
+            self.stall_timeout,
+            self.tx.send(chunk.into()),
+        ));
+        match queued {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => {
+                self.cut_short.store(true, Ordering::Release);
+                false
+            }
+            Err(_) => {
+                tracing::debug!(
+                    timeout = %crate::config::format_duration(self.stall_timeout),
+                    "dropping a /metrics scraper that took nothing of its body"
+                );
+                self.cut_short.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+}
+
+impl Drop for ChunkSink {
+    fn drop(&mut self) {
+        // A render that panicked ends here too: its body is not whole.
+        if std::thread::panicking() {
+            self.cut_short.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// `Accept-Encoding` lists gzip without `q=0`.
@@ -341,10 +493,11 @@ fn accepts_gzip(value: &str) -> bool {
 }
 
 fn ready(state: &AppState) -> Response<Body> {
-    let loaded = state
-        .config_loaded
-        .load(std::sync::atomic::Ordering::Acquire);
-    if loaded && state.runner.ready() {
+    let loaded = state.config_loaded.load(Ordering::Acquire);
+    if state.was_ready.load(Ordering::Acquire) {
+        text(StatusCode::OK, "Ready\n")
+    } else if loaded && state.runner.ready() {
+        state.was_ready.store(true, Ordering::Release);
         text(StatusCode::OK, "Ready\n")
     } else if !loaded {
         text(
@@ -395,7 +548,8 @@ fn json(body: Vec<u8>) -> Response<Body> {
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(body)).boxed_unsync());
+    let body = Full::new(Bytes::from(body)).map_err(|never: Infallible| match never {});
+    let mut response = Response::new(body.boxed_unsync());
     *response.status_mut() = status;
     response
         .headers_mut()
