@@ -483,10 +483,7 @@ async fn guarded_probe(
     // The hook runs inside the guard so that its panic is caught like a prober's.
     let guarded = AssertUnwindSafe(probe).catch_unwind();
     match tokio::time::timeout_at(deadline, guarded).await {
-        Err(_) => Err(ProbeError::new(
-            Reason::Timeout,
-            format!("timed out after {}", format_duration(config.timeout)),
-        )),
+        Err(_) => Err(crate::retry::timed_out(config.timeout)),
         Ok(Err(panic)) => {
             let what = crate::logging::panic_message(panic.as_ref());
             tracing::error!(target = %config.name, panic = %what, "prober panicked; counted as reason=other");
@@ -783,11 +780,12 @@ mod tests {
             max: Duration::from_millis(20),
         };
         let mut attempts = 0;
-        let result = crate::retry::with_retries(3, backoff, deadline, || {
-            attempts += 1;
-            hosts.acquire(&url, deadline)
-        })
-        .await;
+        let result =
+            crate::retry::with_retries(3, backoff, deadline, Duration::from_secs(1), || {
+                attempts += 1;
+                hosts.acquire(&url, deadline)
+            })
+            .await;
         assert_eq!(result.unwrap_err().reason, Reason::Timeout);
         assert_eq!(attempts, 1);
         assert_eq!(Instant::now(), t0, "no backoff slept");

@@ -148,6 +148,49 @@ async fn a_5xx_outside_the_expectation_is_retried_then_fails_as_expectation() {
 /// A 429 (or 503) with `Retry-After` that the probe could not wait out
 /// fails as an unmet expectation but keeps the pause, so the runner moves
 /// the target's next probe as it does for the status-page probers.
+/// A gateway answering 502 slowly, with retries on: the probe still says
+/// 502 (an unmet expectation, with the status), never a bare timeout with
+/// status 0, whether no retry could finish in time or one was cut short.
+#[tokio::test]
+async fn a_slow_5xx_stays_the_answer_when_retries_run_out_of_time() {
+    let server = MockServer::start().await;
+    serve(
+        &server,
+        "/slow",
+        ResponseTemplate::new(502).set_delay(Duration::from_millis(700)),
+    )
+    .await;
+    Mock::given(path("/then-hangs"))
+        .respond_with(ResponseTemplate::new(502).set_delay(Duration::from_millis(50)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    serve(
+        &server,
+        "/then-hangs",
+        ResponseTemplate::new(502).set_delay(Duration::from_secs(10)),
+    )
+    .await;
+    for at in ["/slow", "/then-hangs"] {
+        let t = target(&format!(
+            "defaults:\n  interval: 30s\n  timeout: 1s\n  retries: 2\n  backoff: {{ initial: 10ms, max: 20ms }}\n\
+             targets:\n  - name: t\n    http:\n      url: \"{}{at}\"\n",
+            server.uri()
+        ));
+        let e = failed(probe(&t).await);
+        assert_eq!(
+            (e.reason, e.http_status),
+            (Reason::Expectation, Some(502)),
+            "{at}: {e:?}"
+        );
+    }
+    let asked = server.received_requests().await.unwrap();
+    let count = |at: &str| asked.iter().filter(|r| r.url.path() == at).count();
+    // No retry after a 700 ms answer with 300 ms left; one after a quick one.
+    assert_eq!((count("/slow"), count("/then-hangs")), (1, 2));
+}
+
 #[tokio::test]
 async fn retry_after_survives_the_unmet_expectation() {
     let server = MockServer::start().await;

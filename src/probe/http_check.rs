@@ -197,9 +197,13 @@ pub async fn probe(
     cfg: &HttpCheckConfig,
 ) -> Result<ProbeSuccess, ProbeError> {
     let target = ctx.target;
-    let answer = crate::retry::with_retries(target.retries, target.backoff, ctx.deadline, || {
-        attempt(ctx, cfg)
-    })
+    let answer = crate::retry::with_retries(
+        target.retries,
+        target.backoff,
+        ctx.deadline,
+        target.timeout,
+        || attempt(ctx, cfg),
+    )
     .await
     .map_err(|e| match e.http_status {
         // A 5xx/429 retried until the end: an unmet status expectation.

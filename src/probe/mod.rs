@@ -476,6 +476,7 @@ impl ProbeContext<'_> {
             self.target.retries,
             self.target.backoff,
             self.deadline,
+            self.target.timeout,
             || async {
                 let _permit = self.hosts.acquire(url, self.deadline).await?;
                 crate::http::get_once(&self.client, self.target, url, &no_extra).await
