@@ -347,25 +347,23 @@ enum Answer {
     None,
     /// A status page: its scalars copied, the rest shared.
     Page(PageFacts, Arc<StatusSnapshot>),
-    /// The `http` prober's TLS expiry.
+    /// The `http` prober's TLS expiry (seen by a success or a failure,
+    /// while that is fresh).
     Http(HttpSnapshot),
     /// The `json` prober's samples.
     Json(Arc<JsonSnapshot>),
 }
 
 impl Answer {
-    fn of(record: &ProbeRecord, fresh: bool) -> Answer {
-        if !fresh {
-            return Answer::None;
-        }
-        if let Some(status) = &record.status {
-            Answer::Page(PageFacts::of(status), Arc::clone(status))
-        } else if let Some(http) = record.http {
-            Answer::Http(http)
-        } else if let Some(json) = &record.json {
-            Answer::Json(Arc::clone(json))
-        } else {
-            Answer::None
+    /// `fresh`: the last success is; `tls_fresh`: the TLS expiry last seen is.
+    fn of(record: &ProbeRecord, fresh: bool, tls_fresh: bool) -> Answer {
+        match (&record.status, record.http, &record.json) {
+            (Some(status), _, _) if fresh => {
+                Answer::Page(PageFacts::of(status), Arc::clone(status))
+            }
+            (_, Some(http), _) if tls_fresh => Answer::Http(http),
+            (_, _, Some(json)) if fresh => Answer::Json(Arc::clone(json)),
+            _ => Answer::None,
         }
     }
 }
@@ -501,7 +499,7 @@ fn load<'a>(targets: &[&'a TargetState], arena: &'a LabelArena, now: f64) -> Vec
                 id: t.id,
                 labels: arena.get(i),
                 last: LastProbe::of(&record),
-                answer: Answer::of(&record, fresh),
+                answer: Answer::of(&record, fresh, t.tls_is_fresh(&record, now)),
                 unknown_values,
                 counters,
                 publishes: if t.publishes_unchanged_since(before) {
@@ -995,7 +993,8 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
 
 const HELP_PAGE_STATUS: &str = "Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage. Refreshed every probe interval, not on scrape.";
 
-/// `http` prober: TLS expiry of the last success, until stale.
+/// `http` prober: TLS expiry last seen (by a success, or a failure after
+/// the handshake), until stale.
 fn tls_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
     type Expiry = fn(&HttpSnapshot) -> Option<f64>;
     let families: [(&'static str, &'static str, Expiry); 2] = [

@@ -565,6 +565,7 @@ pub fn publish(
                 error: None,
                 duration: elapsed,
                 status,
+                http_seen: http.is_some().then_some(now),
                 http,
                 json,
             };
@@ -574,6 +575,11 @@ pub fn publish(
             state.failures[error.reason.index()].fetch_add(1, Ordering::Release);
             tracing::warn!(target = %name, reason = %error.reason, error = %error.message, "probe failed");
             let retry_after = error.retry_after;
+            // Certificates seen before the failure replace the kept ones.
+            let (http, http_seen) = match error.certificates {
+                Some(seen) => (Some(seen), Some(now)),
+                None => (previous.http, previous.http_seen),
+            };
             let record = ProbeRecord {
                 last_run: Some(now),
                 last_success: previous.last_success,
@@ -582,7 +588,8 @@ pub fn publish(
                 error: Some(error),
                 duration: elapsed,
                 status: previous.status.clone(),
-                http: previous.http,
+                http,
+                http_seen,
                 json: previous.json.clone(),
             };
             (record, retry_after)

@@ -57,8 +57,13 @@ pub struct ProbeRecord {
     pub duration: Duration,
     /// The last successfully parsed status (kept after failures until stale).
     pub status: Option<Arc<StatusSnapshot>>,
-    /// `http` prober: the last success's TLS expiry (kept like `status`).
+    /// `http` prober: the TLS expiry last seen, by a success or by a
+    /// failure after the handshake ([`ProbeError::certificates`]).
     pub http: Option<HttpSnapshot>,
+    /// Unix seconds when `http` was seen: its gauges stay while that is
+    /// within `stale_after`, so an endpoint failing for days (a 401, a
+    /// 404) keeps its certificate-expiry alert.
+    pub http_seen: Option<f64>,
     /// `json` prober: the last success's samples (kept like `status`).
     pub json: Option<Arc<JsonSnapshot>>,
 }
@@ -284,9 +289,16 @@ impl TargetState {
     /// Whether the record's last success is recent enough (within
     /// `stale_after`) for its outputs to be exported.
     pub fn is_fresh(&self, record: &ProbeRecord, now: f64) -> bool {
-        record
-            .last_success
-            .is_some_and(|t| now - t <= self.config.stale_after.as_secs_f64())
+        self.within_stale_after(record.last_success, now)
+    }
+
+    /// Whether the TLS expiry of `record` is recent enough to show.
+    pub fn tls_is_fresh(&self, record: &ProbeRecord, now: f64) -> bool {
+        self.within_stale_after(record.http_seen, now)
+    }
+
+    fn within_stale_after(&self, seen: Option<f64>, now: f64) -> bool {
+        seen.is_some_and(|t| now - t <= self.config.stale_after.as_secs_f64())
     }
 }
 

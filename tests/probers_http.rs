@@ -424,6 +424,40 @@ async fn https_with_private_ca_exports_both_expiry_gauges() {
     assert_eq!(sample(&metrics, "upstream_probe_success"), Some(1.0));
 }
 
+/// An endpoint failing its expectation after the handshake (a 401, a 404,
+/// a wrong body) keeps its certificate-expiry gauges: an alert on expiry
+/// must not go quiet because the endpoint is also failing.
+#[tokio::test]
+async fn a_failed_expectation_keeps_the_expiry_gauges() {
+    let pki = Pki::new();
+    let (chain, key, leaf_not_after) = pki.leaf((2020, 1, 1), (2035, 3, 1));
+    let addr = https_server(chain, key, None).await;
+    let url = format!("https://localhost:{}/healthz", addr.port());
+    let t = http_target(
+        &url,
+        "      expect: { status: [204] }\n",
+        &tls_block(&[("ca_file", &pki.path("ca.pem"))]),
+    );
+    let result = probe(&t).await;
+    let e = failed(result.clone());
+    assert_eq!((e.reason, e.http_status), (Reason::Expectation, Some(200)));
+    let metrics = render(t, result);
+    assert_eq!(sample(&metrics, "upstream_probe_success"), Some(0.0));
+    assert_eq!(
+        sample(&metrics, "upstream_tls_cert_not_after_timestamp_seconds"),
+        Some(leaf_not_after),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "upstream_tls_chain_earliest_not_after_timestamp_seconds"
+        ),
+        Some(pki.intermediate_not_after),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn a_second_probe_on_a_pooled_connection_still_knows_the_chain() {
     let pki = Pki::new();

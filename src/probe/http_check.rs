@@ -211,21 +211,28 @@ pub async fn probe(
             let mut unmet = status_unmet(status, &cfg.expect);
             // The server's asked-for pause still moves the next probe.
             unmet.retry_after = e.retry_after;
+            unmet.certificates = e.certificates;
             unmet
         }
         _ => e,
     })?;
-    check(&answer, &cfg.expect)?;
-    let (tls_not_after, tls_chain_earliest_not_after) = match &answer.leaf {
-        Some(leaf) => (cert_not_after(leaf), chain_earliest_not_after(leaf)),
-        None => (None, None),
-    };
+    let certificates = certificates(answer.leaf.as_deref());
+    check(&answer, &cfg.expect).map_err(|mut e| {
+        e.certificates = certificates;
+        e
+    })?;
     Ok(ProbeSuccess {
         http_status: answer.status,
-        output: ProbeOutput::Http(HttpSnapshot {
-            tls_not_after,
-            tls_chain_earliest_not_after,
-        }),
+        output: ProbeOutput::Http(certificates.unwrap_or_default()),
+    })
+}
+
+/// The expiry gauges' values from the peer's leaf certificate (and the
+/// chain the verifier saw with it); None over plain HTTP.
+fn certificates(leaf: Option<&[u8]>) -> Option<HttpSnapshot> {
+    leaf.map(|leaf| HttpSnapshot {
+        tls_not_after: cert_not_after(leaf),
+        tls_chain_earliest_not_after: chain_earliest_not_after(leaf),
     })
 }
 
@@ -247,6 +254,11 @@ async fn attempt(ctx: &ProbeContext<'_>, cfg: &HttpCheckConfig) -> Result<Answer
     }
     let mut response = request.send().await.map_err(crate::http::classify)?;
     let status = response.status().as_u16();
+    let leaf = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .map(<[u8]>::to_vec);
     if !cfg.expect.status_allowed(status) && (status >= 500 || status == 429) {
         let reason = if status == 429 {
             Reason::RateLimited
@@ -259,14 +271,15 @@ async fn attempt(ctx: &ProbeContext<'_>, cfg: &HttpCheckConfig) -> Result<Answer
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(crate::http::parse_retry_after);
+        err.certificates = certificates(leaf.as_deref());
         return Err(err);
     }
-    let leaf = response
-        .extensions()
-        .get::<reqwest::tls::TlsInfo>()
-        .and_then(|info| info.peer_certificate())
-        .map(<[u8]>::to_vec);
-    let body = crate::http::read_body(&mut response, ctx.target.max_body_size, status).await?;
+    let body = crate::http::read_body(&mut response, ctx.target.max_body_size, status)
+        .await
+        .map_err(|mut e| {
+            e.certificates = certificates(leaf.as_deref());
+            e
+        })?;
     Ok(Answer {
         status,
         body,

@@ -144,6 +144,10 @@ pub struct ProbeError {
     pub http_status: Option<u16>,
     /// Server-requested pause (`Retry-After` on 429/503).
     pub retry_after: Option<Duration>,
+    /// `http` prober: the certificates' expiry, when the probe failed after
+    /// the TLS handshake (an unmet expectation, a 5xx): the expiry gauges
+    /// go on while the endpoint fails, as blackbox_exporter's do.
+    pub certificates: Option<http_check::HttpSnapshot>,
 }
 
 impl ProbeError {
@@ -153,6 +157,7 @@ impl ProbeError {
             message: message.into(),
             http_status: None,
             retry_after: None,
+            certificates: None,
         }
     }
 
