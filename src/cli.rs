@@ -264,12 +264,37 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     crate::config::parse_duration(s)
 }
 
+/// The exporter's own routes, which the telemetry path may not take over
+/// (`/-/healthy` and `/-/ready` are also served without credentials).
+const OWN_ROUTES: [&str; 5] = [
+    "/",
+    "/-/healthy",
+    "/-/ready",
+    "/-/reload",
+    "/api/v1/targets",
+];
+
 fn parse_telemetry_path(s: &str) -> Result<String, String> {
-    if s.starts_with('/') && s.len() > 1 {
-        Ok(s.to_string())
-    } else {
-        Err(format!("{s:?} must be an absolute path such as /metrics"))
+    if !s.starts_with('/') || s.len() < 2 {
+        return Err(format!("{s:?} must be an absolute path such as /metrics"));
     }
+    // What a request's path can be: no query, fragment, space or control.
+    if let Some(c) = s
+        .chars()
+        .find(|c| matches!(c, '?' | '#' | ' ') || c.is_control() || !c.is_ascii())
+    {
+        return Err(format!(
+            "{s:?} contains {c:?}, which no request path can: use a plain path such as /metrics"
+        ));
+    }
+    if OWN_ROUTES.contains(&s) || s.starts_with(crate::api::TARGET_PATH_PREFIX) {
+        return Err(format!(
+            "{s:?} is one of the exporter's own routes ({}, {}<name>): choose another path",
+            OWN_ROUTES.join(", "),
+            crate::api::TARGET_PATH_PREFIX
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// `:10138` → `0.0.0.0:10138`; anything else is used as given.
@@ -287,6 +312,32 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn telemetry_path_is_a_plain_path_of_its_own() {
+        for good in ["/metrics", "/probe/metrics", "/-/metrics"] {
+            assert_eq!(parse_telemetry_path(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "metrics",
+            "/",
+            "/-/ready",
+            "/-/healthy",
+            "/-/reload",
+            "/api/v1/targets",
+            "/api/v1/targets/x",
+            "/metrics?x",
+            "/a b",
+            "/m\u{e9}trics",
+        ] {
+            assert!(parse_telemetry_path(bad).is_err(), "{bad} accepted");
+        }
+        assert!(
+            parse_telemetry_path("/-/ready")
+                .unwrap_err()
+                .contains("exporter's own routes")
+        );
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {

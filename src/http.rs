@@ -182,6 +182,9 @@ impl HttpClients {
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
             .tcp_nodelay(true)
             .redirect(redirect)
+            // A redirect would otherwise carry the URL it came from, query
+            // string (which may hold a token) and all, to the next host.
+            .referer(false)
             .tls_info(true)
             .default_headers(default_headers);
         if let Some(proxy) = &key.proxy {

@@ -318,6 +318,17 @@ async fn redirects_followed_or_not() {
     assert_eq!(ok(run_probe(&expects_301, &clients, &hosts).await).0, 301);
     // And the following client still follows.
     assert_eq!(ok(run_probe(&followed, &clients, &hosts).await).0, 200);
+
+    // The redirected request names no page it came from: the query string
+    // of the first URL may hold a token.
+    let with_token = http_target(&format!("{url}?token=S3CRET"), "", "");
+    assert_eq!(ok(run_probe(&with_token, &clients, &hosts).await).0, 200);
+    let asked = server.received_requests().await.unwrap();
+    let redirected: Vec<_> = asked.iter().filter(|r| r.url.path() == "/new").collect();
+    assert!(!redirected.is_empty());
+    for r in redirected {
+        assert!(r.headers.get("referer").is_none(), "{:?}", r.headers);
+    }
 }
 
 #[tokio::test]

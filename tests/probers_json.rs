@@ -307,7 +307,7 @@ async fn metrics_rendering() {
         .mount(&server)
         .await;
     let url = format!("{}/stats", server.uri());
-    let a_rules = "        - { name: queue_messages, help: \"Messages\\nwaiting \\\"now\\\"\", path: \"$.queues[0:2]\", value: \"$.messages\", labels: { queue: \"$.name\" } }\n        - { name: published_total, type: counter, path: \"$.totals.published\" }\n        - { name: delivered, type: counter, path: \"$.totals.delivered\" }\n        - { name: queue_state, path: \"$.queues[?@.name == 'new']\", value: \"$.state\" }\n";
+    let a_rules = "        - { name: queue_messages, help: \"Messages\\nwaiting \\\"now\\\" C:\\\\q\", path: \"$.queues[0:2]\", value: \"$.messages\", labels: { queue: \"$.name\" } }\n        - { name: published_total, type: counter, path: \"$.totals.published\" }\n        - { name: delivered, type: counter, path: \"$.totals.delivered\" }\n        - { name: queue_state, path: \"$.queues[?@.name == 'new']\", value: \"$.state\" }\n";
     let b_rules = "        - { name: queue_messages, path: \"$.queues[0]\", value: \"$.messages\", labels: { queue: \"$.name\" } }\n";
     let yaml = format!(
         "targets:\n{}{}",
@@ -325,7 +325,8 @@ async fn metrics_rendering() {
     assert_eq!(
         family_lines("queue_messages"),
         vec![
-            "# HELP queue_messages Messages waiting 'now'",
+            // One backslash in the config, escaped once on the wire.
+            "# HELP queue_messages Messages waiting 'now' C:\\\\q",
             "# TYPE queue_messages gauge",
             "queue_messages{target=\"a\",queue=\"orders\",team=\"core\"} 12",
             "queue_messages{target=\"a\",queue=\"emails\",team=\"core\"} 7",

@@ -105,8 +105,9 @@ pub fn family_name(name: &str, kind: MetricKind) -> &str {
 }
 
 /// HELP text as it can be exposed: control characters become spaces, runs
-/// of spaces collapse, `"` becomes `'` and `\` is escaped (both formats read
-/// `\\` as one backslash).
+/// of spaces collapse and `"` becomes `'`. Backslashes stay as they are:
+/// the exposition writer escapes them (escaping here too made one
+/// backslash in the config read as two in Prometheus).
 pub fn sanitize_help(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -118,7 +119,6 @@ pub fn sanitize_help(text: &str) -> String {
         match c {
             ' ' if out.is_empty() || out.ends_with(' ') => {}
             '"' => out.push('\''),
-            '\\' => out.push_str("\\\\"),
             c => out.push(c),
         }
     }
@@ -238,7 +238,7 @@ mod tests {
             sanitize_help("  Queue\ndepth\t\"now\"  "),
             "Queue depth 'now'"
         );
-        assert_eq!(sanitize_help("a\\b"), "a\\\\b");
+        assert_eq!(sanitize_help("a\\b"), "a\\b");
         assert_eq!(sanitize_help("\u{0}\u{7f}x"), "x");
     }
 
