@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod negotiate;
 pub mod probe;
 pub mod probe_cmd;
 pub mod process;

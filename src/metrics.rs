@@ -39,14 +39,7 @@ pub enum Format {
 }
 
 impl Format {
-    /// OpenMetrics when the scraper's `Accept` asks for it, else text 0.0.4.
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Text,
-        }
-    }
-
+    /// (Which one a scrape gets: [`crate::negotiate::format`].)
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Text => TEXT_CONTENT_TYPE,
@@ -1218,18 +1211,6 @@ impl Collector for ProcessCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn negotiates_openmetrics_only_when_asked() {
-        assert_eq!(Format::negotiate(None), Format::Text);
-        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
-        assert_eq!(
-            Format::negotiate(Some(
-                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
-            )),
-            Format::OpenMetrics
-        );
-    }
 
     #[test]
     fn converts_counters_and_info_for_text_format() {

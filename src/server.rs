@@ -364,16 +364,9 @@ fn metrics(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return busy;
     };
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    let format = Format::negotiate(accept);
-    let gzip = req
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(accepts_gzip);
+    let header_text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let format = crate::negotiate::format(header_text(header::ACCEPT));
+    let gzip = crate::negotiate::gzip(header_text(header::ACCEPT_ENCODING));
     let mut builder = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, format.content_type())
@@ -477,21 +470,6 @@ impl Drop for ChunkSink {
     }
 }
 
-/// `Accept-Encoding` lists gzip without `q=0`.
-fn accepts_gzip(value: &str) -> bool {
-    value.split(',').any(|part| {
-        let mut pieces = part.split(';');
-        let coding = pieces.next().unwrap_or("").trim();
-        let refused = pieces.any(|p| {
-            p.trim()
-                .strip_prefix("q=")
-                .and_then(|q| q.parse::<f32>().ok())
-                .is_some_and(|q| q == 0.0)
-        });
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-    })
-}
-
 fn ready(state: &AppState) -> Response<Body> {
     let loaded = state.config_loaded.load(Ordering::Acquire);
     if state.was_ready.load(Ordering::Acquire) {
@@ -567,17 +545,4 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
 
 fn internal_error() -> Response<Body> {
     text(StatusCode::INTERNAL_SERVER_ERROR, "Internal error\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gzip_negotiation() {
-        assert!(accepts_gzip("gzip"));
-        assert!(accepts_gzip("deflate, gzip;q=0.8"));
-        assert!(!accepts_gzip("gzip;q=0"));
-        assert!(!accepts_gzip("identity"));
-    }
 }
