@@ -553,6 +553,15 @@ pub fn publish(
                 ProbeOutput::Http(snapshot) => (None, Some(snapshot), None),
                 ProbeOutput::Json(snapshot) => {
                     state.add_unknown_values(&snapshot.unknown_values);
+                    let capped: usize = snapshot.rules.iter().map(|r| r.capped).sum();
+                    if capped > 0 && !state.cap_warned.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            target = %name,
+                            max_per_rule = crate::probe::json::MAX_SAMPLES_PER_RULE,
+                            dropped = capped,
+                            "json samples capped per rule; narrow the rule's path"
+                        );
+                    }
                     (None, None, Some(Arc::new(snapshot)))
                 }
             };

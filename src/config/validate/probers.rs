@@ -884,6 +884,18 @@ impl Ctx<'_> {
                 ok = false;
                 continue;
             };
+            if let Some(hint) = foreign_path_syntax(&text) {
+                self.error(
+                    pos(value),
+                    format!(
+                        "label `{name}`: `{}` looks like a path in another exporter's syntax \
+                         and would be exported as that text; {hint}",
+                        text.escape_debug()
+                    ),
+                );
+                ok = false;
+                continue;
+            }
             let source = if text.starts_with('$') {
                 match self.json_path(value, &text, &format!("labels.{name}")) {
                     Some(path) => LabelSource::Path(path),
@@ -936,6 +948,26 @@ impl Ctx<'_> {
         }
         ok.then_some(out)
     }
+}
+
+/// A label value written as a path in json_exporter's (kubectl's)
+/// `{.name}` syntax or relative as `@.name`: a hint to write it as RFC 9535
+/// JSONPath on the match (`$.name`), or None for an ordinary value.
+fn foreign_path_syntax(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    if let Some(inner) = trimmed.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+        let inner = inner.trim();
+        if inner.starts_with('.') || inner.starts_with('$') {
+            let rest = inner.trim_start_matches('$').trim_start_matches('.');
+            return Some(format!("write the path on the match as `$.{rest}`"));
+        }
+    }
+    if let Some(rest) = trimmed.strip_prefix("@.") {
+        return Some(format!(
+            "paths on the match start with `$` here: write `$.{rest}`"
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
