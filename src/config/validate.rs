@@ -1455,16 +1455,27 @@ impl Ctx<'_> {
             Some(Some((cert, key))) => (Some(cert), Some(key)),
             _ => (None, None),
         };
-        let tls = shared(
-            &mut self.shared_tls,
-            TlsConfig {
-                ca_file: ca_file.flatten(),
-                cert_file,
-                key_file,
-                server_name: server_name.flatten(),
-                insecure_skip_verify: insecure.is_some_and(|e| e.value),
-            },
-        );
+        let tls = TlsConfig {
+            ca_file: ca_file.flatten(),
+            cert_file,
+            key_file,
+            server_name: server_name.flatten(),
+            insecure_skip_verify: insecure.is_some_and(|e| e.value),
+        };
+        // Built once per distinct block, as the probes will: a CA file that
+        // is not PEM, a key that does not match its certificate or a bad
+        // server name fails here (and in `--config.check`), not at every
+        // probe.
+        if tls != TlsConfig::default()
+            && !self.shared_tls.contains(&tls)
+            && let Err(e) = crate::http::rustls_config(&tls)
+        {
+            self.error(
+                at,
+                format!("{label}: its `tls` settings cannot be used: {e}"),
+            );
+        }
+        let tls = shared(&mut self.shared_tls, tls);
         let user_agent = user_agent.map(|agent| shared(&mut self.shared_agents, agent.value));
 
         Some(TargetConfig {
