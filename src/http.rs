@@ -695,7 +695,8 @@ pub fn target_headers(target: &TargetConfig, accept: Option<HeaderValue>) -> Hea
         // Names and values were validated at load.
         if let (Ok(name), Ok(mut value)) = (
             header::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value.expose()),
+            // A file-backed value is read again: rotated tokens are sent.
+            HeaderValue::from_str(&value.current()),
         ) {
             value.set_sensitive(true);
             headers.insert(name, value);

@@ -2,25 +2,199 @@
 //!
 //! Header values, bearer tokens and proxy URLs are kept in this wrapper so
 //! that a stray `{:?}` in a log line, an error message or a test failure
-//! prints `<secret>` instead of the credential. The only way to the value is
-//! [`Secret::expose`], which makes every use easy to find.
+//! prints `<secret>` instead of the credential. The only ways to the value
+//! are [`Secret::expose`] and [`Secret::current`], which make every use
+//! easy to find.
+//!
+//! A credential given as a file (`bearer_token_file`, `password_file`,
+//! `headers_file`) is read again for every request ([`Secret::current`]),
+//! as Prometheus reads its own: a Kubernetes projected service-account
+//! token or a Vault agent's token rotates in place, and a value read once
+//! at load would start failing with 401 until the next reload. Should a
+//! read fail (the file gone, larger than [`MAX_SECRET_FILE`], a line break
+//! inside), the last good value is sent and the failure logged once.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+
+/// The most a `*_file` (a token, a password, a header value, a request
+/// body) may hold. Read with this bound so a path such as `/dev/zero` or a
+/// log file named by mistake is an error, not a process out of memory.
+pub const MAX_SECRET_FILE: u64 = 1024 * 1024;
+
+/// The whole content of `path` if it holds at most `limit` bytes, `None`
+/// if it holds more (only `limit + 1` bytes are ever read).
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut content = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut content)?;
+    Ok((content.len() as u64 <= limit).then_some(content))
+}
+
+/// `Basic base64(user:password)`, from the joined `user:password` bytes.
+pub fn basic_auth_value(credentials: &[u8]) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
+}
+
+/// How a file's content becomes a header value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Wrap {
+    /// As it is (`headers_file`).
+    Raw,
+    /// `Bearer <content>` (`bearer_token_file`).
+    Bearer,
+    /// `Basic base64(<user>:<content>)` (`password_file`).
+    Basic { user: String },
+}
+
+impl Wrap {
+    fn apply(&self, content: &str) -> String {
+        match self {
+            Wrap::Raw => content.to_owned(),
+            Wrap::Bearer => format!("Bearer {content}"),
+            Wrap::Basic { user } => basic_auth_value(format!("{user}:{content}").as_bytes()),
+        }
+    }
+}
+
+/// A secret's file, read again for each use.
+struct SecretFile {
+    path: PathBuf,
+    wrap: Wrap,
+    /// The last good value (the one read at load, at first).
+    last: Mutex<String>,
+    /// Whether the last read failed (so a failure is logged once).
+    failing: AtomicBool,
+}
 
 /// A credential-bearing string whose `Debug` and `Display` print `<secret>`.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Secret(String);
+#[derive(Clone, Default)]
+pub struct Secret {
+    /// The value when the config was loaded.
+    value: String,
+    file: Option<Arc<SecretFile>>,
+}
 
 impl Secret {
     /// Wrap a value.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret {
+            value: value.into(),
+            file: None,
+        }
     }
 
-    /// The value itself, for the one place that must send it (a request
-    /// header, the proxy configuration). Never log the result.
+    /// A secret read from `path`, whose content at load was `content`
+    /// (trailing line breaks already dropped).
+    pub fn from_file(path: PathBuf, content: String) -> Self {
+        Secret::new(content.clone()).with_file(path, Wrap::Raw, content)
+    }
+
+    /// This secret as the value `wrap` makes of it (a token as `Bearer …`,
+    /// a password as `Basic …`), still read again from its file, if any.
+    pub fn wrapped(&self, wrap: Wrap) -> Self {
+        let value = wrap.apply(&self.value);
+        match &self.file {
+            Some(file) => Secret::new(value.clone()).with_file(file.path.clone(), wrap, value),
+            None => Secret::new(value),
+        }
+    }
+
+    fn with_file(mut self, path: PathBuf, wrap: Wrap, value: String) -> Self {
+        self.file = Some(Arc::new(SecretFile {
+            path,
+            wrap,
+            last: Mutex::new(value),
+            failing: AtomicBool::new(false),
+        }));
+        self
+    }
+
+    /// The value as loaded, for the places that use it as it was then (a
+    /// proxy URL, a request body, checks at load). Never log the result.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    /// The value to send now: a file-backed secret read again from its
+    /// file (the last good value if that fails), others as loaded. Never
+    /// log the result.
+    pub fn current(&self) -> Cow<'_, str> {
+        let Some(file) = &self.file else {
+            return Cow::Borrowed(&self.value);
+        };
+        let mut last = file.last.lock().unwrap_or_else(|p| p.into_inner());
+        match read_value(&file.path) {
+            Ok(content) => {
+                if file.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(path = %file.path.display(), "secret file readable again");
+                }
+                *last = file.wrap.apply(&content);
+            }
+            Err(why) => {
+                if !file.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        path = %file.path.display(),
+                        error = %why,
+                        "cannot read a secret file again; sending its last good value"
+                    );
+                }
+            }
+        }
+        Cow::Owned(last.clone())
+    }
+}
+
+/// A secret file's value: its content without trailing line breaks, which
+/// must be one line of text.
+fn read_value(path: &Path) -> Result<String, String> {
+    let bytes = read_bounded(path, MAX_SECRET_FILE)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("larger than {} KiB", MAX_SECRET_FILE / 1024))?;
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+    let value = text.trim_end_matches(['\n', '\r']);
+    if value.chars().any(char::is_control) {
+        return Err("holds a control character (such as a line break) inside".to_owned());
+    }
+    Ok(value.to_owned())
+}
+
+/// Equal when they come from the same place: two file-backed secrets from
+/// the same file, made into a value the same way (whatever the file held
+/// when each was loaded, so a reload does not take a rotated token for a
+/// changed target), or two others with the same value.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.file, &other.file) {
+            (Some(a), Some(b)) => a.path == b.path && a.wrap == b.wrap,
+            (None, None) => self.value == other.value,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Secret {}
+
+impl Hash for Secret {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.file {
+            Some(file) => {
+                file.path.hash(state);
+                file.wrap.hash(state);
+            }
+            None => self.value.hash(state),
+        }
     }
 }
 
@@ -38,7 +212,7 @@ impl fmt::Display for Secret {
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
-        Secret(value)
+        Secret::new(value)
     }
 }
 
@@ -54,5 +228,48 @@ mod tests {
         assert_eq!(format!("{:?}", Some(&s)), "Some(<secret>)");
         assert_eq!(s.expose(), "hunter2");
         assert_eq!(s, Secret::from("hunter2".to_string()));
+    }
+
+    #[test]
+    fn a_file_backed_secret_is_read_again_and_keeps_its_last_good_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "one\n").unwrap();
+        let token = Secret::from_file(path.clone(), "one".into());
+        let bearer = token.wrapped(Wrap::Bearer);
+        let basic = token.wrapped(Wrap::Basic {
+            user: "monitor".into(),
+        });
+        assert_eq!(bearer.expose(), "Bearer one");
+        assert_eq!(bearer.current(), "Bearer one");
+
+        std::fs::write(&path, "two\r\n").unwrap();
+        assert_eq!(token.current(), "two");
+        assert_eq!(bearer.current(), "Bearer two");
+        // base64("monitor:two")
+        assert_eq!(basic.current(), "Basic bW9uaXRvcjp0d28=");
+        assert_eq!(bearer.expose(), "Bearer one", "the loaded value stays");
+
+        // Unreadable, or not one line: the last good value is sent.
+        std::fs::write(&path, "three\nfour").unwrap();
+        assert_eq!(bearer.current(), "Bearer two");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(bearer.current(), "Bearer two");
+        std::fs::write(&path, "five").unwrap();
+        assert_eq!(bearer.current(), "Bearer five");
+    }
+
+    #[test]
+    fn file_backed_secrets_are_equal_by_their_source() {
+        let a = Secret::from_file("/run/token".into(), "old".into());
+        let b = Secret::from_file("/run/token".into(), "rotated".into());
+        assert_eq!(a, b, "a rotated token is not a changed config");
+        assert_ne!(a.wrapped(Wrap::Bearer), b);
+        assert_eq!(a.wrapped(Wrap::Bearer), b.wrapped(Wrap::Bearer));
+        assert_ne!(a, Secret::from_file("/run/other".into(), "old".into()));
+        assert_ne!(a, Secret::new("old"));
+        use std::hash::BuildHasher as _;
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(&a), state.hash_one(&b));
     }
 }

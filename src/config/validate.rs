@@ -34,6 +34,7 @@ use super::raw::{
     PROBER_BLOCKS, RawBackoff, RawCommon, RawComponents, RawConfig, RawProber, RawStatuspage,
     RawTarget, RawTls, SpannedMap,
 };
+use super::secret::{MAX_SECRET_FILE, Wrap, basic_auth_value, read_bounded};
 use super::{
     Backoff, ComponentFilter, Config, ConfigError, ConfigIssue, Matcher, ProberConfig, Secret,
     StatuspageConfig, TargetConfig, TlsConfig, defaults,
@@ -154,22 +155,6 @@ fn parse_yaml(text: &str) -> Result<RawConfig, ConfigIssue> {
         budget.max_events = budget.max_events.max(32_000_000);
     }
     serde_saphyr::from_str_with_options::<RawConfig>(text, options).map_err(|e| yaml_issue(&e))
-}
-
-/// The most a `*_file` (a token, a password, a header value, a request
-/// body) may hold. Read with this bound so a path such as `/dev/zero` or a
-/// log file named by mistake is an error, not a process out of memory.
-pub(crate) const MAX_SECRET_FILE: u64 = 1024 * 1024;
-
-/// The whole content of `path` if it holds at most `limit` bytes, `None`
-/// if it holds more (only `limit + 1` bytes are ever read).
-pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
-    let mut content = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut content)?;
-    Ok((content.len() as u64 <= limit).then_some(content))
 }
 
 /// A localizer that leaves the position out of messages (we print it as
@@ -572,7 +557,7 @@ pub(super) fn take_userinfo(url: &mut Url) -> Option<Secret> {
     // Cannot fail for the http(s) URLs that reach here.
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    Some(Secret::new(format!("Basic {}", base64(&credentials))))
+    Some(Secret::new(basic_auth_value(&credentials)))
 }
 
 fn percent_decode(text: &str) -> Vec<u8> {
@@ -597,27 +582,6 @@ fn percent_decode(text: &str) -> Vec<u8> {
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (k, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if k <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn is_target_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -1089,7 +1053,8 @@ impl Ctx<'_> {
             }
             (Some(s), None) => (self.text(s), pos(s), "proxy_url"),
             (None, Some(f)) => (
-                self.secret_file(f, "proxy_url_file"),
+                self.secret_file(f, "proxy_url_file")
+                    .map(|s| s.expose().to_owned()),
                 pos(f),
                 "proxy_url_file",
             ),
@@ -1181,15 +1146,15 @@ impl Ctx<'_> {
                 );
                 continue;
             }
-            let text = if from_file {
+            let secret = if from_file {
                 self.secret_file(value, &format!("headers_file.{name}"))
             } else {
-                self.text(value)
+                self.text(value).map(Secret::new)
             };
-            let Some(text) = text else {
+            let Some(secret) = secret else {
                 continue;
             };
-            if !is_header_value(&text) {
+            if !is_header_value(secret.expose()) {
                 let whose = if from_file {
                     format!("the file given for header `{name}`")
                 } else {
@@ -1206,7 +1171,7 @@ impl Ctx<'_> {
             }
             out.push(Header {
                 name: name.to_owned(),
-                value: Secret::new(text),
+                value: secret,
                 pos: pos(key),
             });
         }
@@ -1426,7 +1391,7 @@ impl Ctx<'_> {
         }
         if let Some((token, p)) = bearer {
             ways.push(Credentials {
-                value: Secret::new(format!("Bearer {}", token.expose())),
+                value: token.wrapped(Wrap::Bearer),
                 pos: p,
                 how: "a bearer token",
             });
@@ -1629,24 +1594,28 @@ impl Ctx<'_> {
             (None, Some(file)) => {
                 let key = format!("{prefix}bearer_token_file");
                 let token = self.secret_file(file, &key)?;
-                self.check_token(&token, pos(file), &key)?;
-                Some(Some((Secret::new(token), pos(file))))
+                self.check_token(token.expose(), pos(file), &key)?;
+                Some(Some((token, pos(file))))
             }
         }
     }
 
-    /// The content of a `*_file` secret, without its trailing line break.
-    fn secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<String> {
-        let content = self.read_secret_file(file, key)?;
-        Some(content.trim_end_matches(['\n', '\r']).to_owned())
+    /// A `*_file` secret: its content without its trailing line break, read
+    /// again from the file for each request (see [`Secret::current`]).
+    fn secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<Secret> {
+        let (path, content) = self.read_secret_file(file, key)?;
+        let value = content.trim_end_matches(['\n', '\r']).to_owned();
+        Some(Secret::from_file(path, value))
     }
 
     /// `http.body_file`: the request body, exactly as the file holds it.
     fn body_file(&mut self, file: &Spanned<String>) -> Option<String> {
         self.read_secret_file(file, "body_file")
+            .map(|(_, body)| body)
     }
 
-    fn read_secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<String> {
+    /// The resolved path of a `*_file` and its content.
+    fn read_secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<(PathBuf, String)> {
         let text = self.text(file)?;
         let path = self.resolve(&text);
         let content = match read_bounded(&path, MAX_SECRET_FILE) {
@@ -1685,7 +1654,7 @@ impl Ctx<'_> {
             );
             return None;
         };
-        Some(content)
+        Some((path, content))
     }
 
     fn check_token(&mut self, token: &str, at: Pos, key: &str) -> Option<()> {
@@ -2183,11 +2152,6 @@ mod tests {
         assert_eq!(u.as_str(), "https://example.com/x");
         let mut plain = Url::parse("https://example.com/").unwrap();
         assert!(take_userinfo(&mut plain).is_none());
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foob"), "Zm9vYg==");
         assert_eq!(percent_decode("a%2Fb%zz%"), b"a/b%zz%".to_vec());
     }
 

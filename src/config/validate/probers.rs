@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use url::Url;
 
 use super::{
-    Credentials, Ctx, Field, Pos, ProberOut, bad_regex, base64, is_header_value, is_label_name,
+    Credentials, Ctx, Field, Pos, ProberOut, Wrap, bad_regex, is_header_value, is_label_name,
     parse_http_url, pos, shown, take_userinfo,
 };
 use crate::config::raw::{
@@ -540,7 +540,7 @@ impl Ctx<'_> {
             }
             (Some(basic), Some(None)) => basic.map(Some),
             (None, Some(Some((token, p)))) => Some(Some(Credentials {
-                value: Secret::new(format!("Bearer {}", token.expose())),
+                value: token.wrapped(Wrap::Bearer),
                 pos: p,
                 how: "`auth.bearer_token`",
             })),
@@ -589,15 +589,12 @@ impl Ctx<'_> {
                 );
                 None
             }
-            (Some(p), None) => self.text(p),
+            (Some(p), None) => self.text(p).map(Secret::new),
             (None, Some(file)) => self.secret_file(file, "auth.basic.password_file"),
         };
         let (user, password) = (user?, password?);
         Some(Credentials {
-            value: Secret::new(format!(
-                "Basic {}",
-                base64(format!("{user}:{password}").as_bytes())
-            )),
+            value: password.wrapped(Wrap::Basic { user }),
             pos: pos(raw),
             how: "`auth.basic`",
         })
