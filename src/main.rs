@@ -48,6 +48,13 @@ fn main() -> ExitCode {
         return check(&cli, shard);
     }
     bound_malloc_arenas();
+    if let Some((before, after)) = upstream_exporter::process::raise_open_files_limit() {
+        tracing::debug!(
+            before,
+            after,
+            "raised the soft limit on open files to the hard one"
+        );
+    }
     match run(cli, shard) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,6 +1,30 @@
-//! The standard `process_*` figures, read from `/proc/self` on Linux.
+//! The standard `process_*` figures, read from `/proc/self` on Linux, and
+//! the open-files limit raised at start.
 //!
 //! Read at scrape time; on systems without `/proc` the family is omitted.
+
+/// Raise the soft limit on open files to the hard one, as Go programs
+/// (node_exporter, blackbox_exporter, Prometheus) do at start: systemd's
+/// soft limit of 1,024 otherwise lets a burst of connections to the
+/// exporter take every descriptor, and every probe then fails as
+/// `connect` ("Too many open files"), blaming the upstreams. Returns the
+/// soft limit before and after, or None if it was already the hard one
+/// or could not be changed.
+pub fn raise_open_files_limit() -> Option<(u64, u64)> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let before = limit.current?;
+    let target = limit.maximum.unwrap_or(u64::MAX);
+    if before >= target {
+        return None;
+    }
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    setrlimit(Resource::Nofile, raised).ok()?;
+    Some((before, target))
+}
 
 /// Linux reports CPU times in clock ticks; USER_HZ is 100 on every Linux ABI.
 const TICKS_PER_SECOND: f64 = 100.0;

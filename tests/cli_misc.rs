@@ -369,3 +369,47 @@ fn the_daemon_bounds_glibc_arenas_unless_told_otherwise() {
     }
     assert_eq!(daemon_arena_setting(Some("5")).as_deref(), Some("5"));
 }
+
+/// The "Max open files" soft and hard limits of a running process.
+fn open_files_limits(pid: u32) -> Option<(String, String)> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    Some((fields.next()?.to_owned(), fields.next()?.to_owned()))
+}
+
+/// Started with a low soft limit on open files (systemd's 1,024, here 256),
+/// the daemon raises it to the hard limit, as Go exporters do, so that a
+/// burst of connections cannot make every probe fail for want of one.
+#[test]
+fn the_daemon_raises_its_soft_open_files_limit_to_the_hard_one() {
+    let (_dir, config) = config_file("targets: []\n");
+    let port = free_port();
+    let script = format!(
+        "ulimit -Sn 256 && exec {BIN} --config.file={} --web.listen-address=127.0.0.1:{port}",
+        config.display()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    // Listening means the daemon is past its start-up (and its one re-exec).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let limits = open_files_limits(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    let (soft, hard) = limits.expect("limits read");
+    assert_ne!(hard, "256", "the hard limit leaves nothing to raise");
+    assert_eq!(soft, hard, "the soft limit stayed at {soft}");
+}
