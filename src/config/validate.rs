@@ -1293,6 +1293,26 @@ impl Ctx<'_> {
         );
         let proxy_url = optional(&own.proxy_url, &inherited.proxy_url);
 
+        if let (
+            Some(t),
+            Some(ProberOut {
+                config: ProberConfig::Http(http),
+                ..
+            }),
+        ) = (&timeout, &prober)
+            && let Some(max) = http.expect.max_latency
+            && max >= t.value
+        {
+            self.error(
+                blame(at, &[(t.pos, t.own)]),
+                format!(
+                    "expect.max_latency {} can never fail: the probe times out first, at \
+                     timeout {}; lower `max_latency` or raise `timeout`",
+                    format_duration(max),
+                    format_duration(t.value)
+                ),
+            );
+        }
         if let (Some(t), Some(i)) = (&timeout, &interval)
             && t.value >= i.value
         {

@@ -121,6 +121,15 @@ impl StatusRange {
             });
         }
         if let Some((low, high)) = text.split_once('-') {
+            if [low, high]
+                .iter()
+                .any(|s| s.trim().to_ascii_lowercase().ends_with("xx"))
+            {
+                return Err(format!(
+                    "`{text}` joins classes with `-`: a range joins two codes (like \
+                     `200-399`); list classes one by one instead (like `[2xx, 3xx]`)"
+                ));
+            }
             let (low, high) = (code(low)?, code(high)?);
             if low > high {
                 return Err(format!(
