@@ -293,25 +293,26 @@ async fn handle(
     _peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+    let read_only_route = path == state.telemetry_path
+        || matches!(path, "/" | "/-/healthy" | "/-/ready" | "/api/v1/targets")
+        || path.starts_with(crate::api::TARGET_PATH_PREFIX);
+    if read_only_route && !reading {
+        return Ok(method_not_allowed("GET, HEAD"));
+    }
     let response = if path == state.telemetry_path {
-        match *req.method() {
-            Method::GET | Method::HEAD => metrics(&state, &req),
-            _ => method_not_allowed("GET"),
-        }
+        metrics(&state, &req)
     } else {
         match path {
-            "/" => match *req.method() {
-                Method::GET | Method::HEAD => {
-                    listing(&state, |s| {
-                        html(crate::board::landing_page(
-                            &s.targets.load(),
-                            &s.telemetry_path,
-                        ))
-                    })
-                    .await
-                }
-                _ => method_not_allowed("GET"),
-            },
+            "/" => {
+                listing(&state, |s| {
+                    html(crate::board::landing_page(
+                        &s.targets.load(),
+                        &s.telemetry_path,
+                    ))
+                })
+                .await
+            }
             "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
             "/-/ready" => ready(&state),
             "/-/reload" => match *req.method() {

@@ -365,6 +365,43 @@ async fn one_target_route_decodes_names_and_answers_404_in_json() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["api.v1:eu-west", "other"]);
+
+    // The read-only routes take GET and HEAD only; an unknown path is 404
+    // whatever the method.
+    for path in [
+        "/",
+        "/metrics",
+        "/-/healthy",
+        "/-/ready",
+        "/api/v1/targets",
+        "/api/v1/targets/other",
+    ] {
+        for method in [
+            reqwest::Method::POST,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
+            let r = client
+                .request(method.clone(), format!("{}{path}", exporter.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 405, "{method} {path}");
+            assert_eq!(r.headers()["allow"], "GET, HEAD", "{method} {path}");
+        }
+        let head = client
+            .head(format!("{}{path}", exporter.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(head.status().is_success(), "HEAD {path}: {}", head.status());
+    }
+    let r = client
+        .post(format!("{}/nowhere", exporter.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     exporter.stop().await;
 }
 
