@@ -74,7 +74,8 @@ impl Serialize for TargetView<'_> {
         let status = t.fresh_status(&r, self.now);
         let status = status.as_deref();
         let fresh = t.is_fresh(&r, self.now);
-        let http = r.http.filter(|_| fresh);
+        // As on /metrics: the TLS expiry while the time it was seen is fresh.
+        let http = r.http.filter(|_| t.tls_is_fresh(&r, self.now));
         let json_samples = r
             .json
             .as_ref()

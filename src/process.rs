@@ -22,7 +22,10 @@ pub fn raise_open_files_limit() -> Option<(u64, u64)> {
         current: limit.maximum,
         maximum: limit.maximum,
     };
-    setrlimit(Resource::Nofile, raised).ok()?;
+    if let Err(e) = setrlimit(Resource::Nofile, raised) {
+        tracing::warn!(soft = before, error = %e, "cannot raise the soft limit on open files");
+        return None;
+    }
     Some((before, target))
 }
 

@@ -454,6 +454,9 @@ pub async fn run_probe(
     guarded_probe(config, clients, hosts, None, None).await
 }
 
+/// How long after a probe's deadline its backstop timeout fires.
+const BACKSTOP_GRACE: Duration = Duration::from_millis(50);
+
 /// [`run_probe`] with the daemon's extras: the target's conditional cache
 /// (`None` for plain requests) and the test-only hook.
 async fn guarded_probe(
@@ -482,7 +485,11 @@ async fn guarded_probe(
     };
     // The hook runs inside the guard so that its panic is caught like a prober's.
     let guarded = AssertUnwindSafe(probe).catch_unwind();
-    match tokio::time::timeout_at(deadline, guarded).await {
+    // The retry loop ends at the deadline itself, with the answer before a
+    // cut retry; this bound is the backstop for anything that does not, a
+    // moment later so that the loop's own timer has fired first even when
+    // several workers poll the timers.
+    match tokio::time::timeout_at(later(deadline, BACKSTOP_GRACE), guarded).await {
         Err(_) => Err(crate::retry::timed_out(config.timeout)),
         Ok(Err(panic)) => {
             let what = crate::logging::panic_message(panic.as_ref());

@@ -11,10 +11,12 @@
 //! targets API) are built on blocking threads, never on the async worker
 //! that runs the probes (one, see `main.rs`): tens of milliseconds of
 //! building there would show as upstream latency. At most
-//! [`MAX_SCRAPES_IN_FLIGHT`] scrapes run at once (more get 503 at once,
-//! as node_exporter's `--web.max-requests` does), and a scraper that takes
-//! nothing of its body for [`SCRAPE_STALL_TIMEOUT`] is dropped, so stalled
-//! clients cannot pile up threads and buffers.
+//! [`MAX_SCRAPES_IN_FLIGHT`] scrapes run at once, at most
+//! [`MAX_SCRAPES_PER_CLIENT`] of them for one client address (more get 503
+//! after waiting [`SCRAPE_SLOT_WAIT`] for a slot, as node_exporter's
+//! `--web.max-requests` answers), and a scraper that takes nothing of its
+//! body for [`SCRAPE_STALL_TIMEOUT`] is dropped, so stalled clients cannot
+//! pile up threads and buffers, and one client cannot take every slot.
 //!
 //! The web config in force (`--web.config.file`) is read per connection
 //! for TLS and per request for basic auth, the rate limit and the extra
@@ -58,6 +60,12 @@ pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 /// Prometheus sends one per job and server (an HA pair: two); each holds a
 /// blocking thread, its render threads and up to a few MB in flight.
 pub const MAX_SCRAPES_IN_FLIGHT: usize = 8;
+/// Scrapes one client address may have running at once: a Prometheus server
+/// runs one per target, and an HA pair has two addresses.
+pub const MAX_SCRAPES_PER_CLIENT: usize = 2;
+/// How long a scrape waits for a slot before it gets 503: scrapes that
+/// overlap for a moment both get served.
+pub const SCRAPE_SLOT_WAIT: Duration = Duration::from_secs(1);
 /// A scraper that takes no chunk of its body for this long is dropped (its
 /// body ends in an error, never looking whole).
 pub const SCRAPE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,8 +98,41 @@ pub struct AppState {
 /// Bounds on the requests that walk every target.
 pub struct HeavyLimits {
     scrapes: Arc<Semaphore>,
+    /// Each client address's own share of the scrapes.
+    per_client: Arc<PerClient>,
     listings: Arc<Semaphore>,
     stall_timeout: Duration,
+}
+
+/// Client address → its [`MAX_SCRAPES_PER_CLIENT`] permits, while in use.
+type PerClient = std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Arc<Semaphore>>>;
+
+/// A scrape's place: one of its client's permits and a global slot, given
+/// back on drop (when the render has ended).
+struct ScrapeSlot {
+    client_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    client: std::net::IpAddr,
+    per_client: Arc<PerClient>,
+}
+
+impl Drop for ScrapeSlot {
+    fn drop(&mut self) {
+        drop(self.client_permit.take());
+        forget_if_idle(&self.per_client, self.client);
+    }
+}
+
+/// Drop a client's entry once nothing holds or waits for its permits.
+fn forget_if_idle(per_client: &PerClient, client: std::net::IpAddr) {
+    let mut clients = per_client.lock().unwrap_or_else(|p| p.into_inner());
+    // Waiters and holders each keep a clone: only the map's is left.
+    if clients
+        .get(&client)
+        .is_some_and(|permits| Arc::strong_count(permits) == 1)
+    {
+        clients.remove(&client);
+    }
 }
 
 impl HeavyLimits {
@@ -100,8 +141,44 @@ impl HeavyLimits {
     pub fn new(stall_timeout: Duration) -> HeavyLimits {
         HeavyLimits {
             scrapes: Arc::new(Semaphore::new(MAX_SCRAPES_IN_FLIGHT)),
+            per_client: Arc::default(),
             listings: Arc::new(Semaphore::new(MAX_LISTINGS_IN_FLIGHT)),
             stall_timeout,
+        }
+    }
+
+    /// A slot for a scrape from `client`, waiting up to
+    /// [`SCRAPE_SLOT_WAIT`] for one of the client's share and a global one;
+    /// None if they do not come.
+    async fn scrape_slot(&self, client: std::net::IpAddr) -> Option<ScrapeSlot> {
+        let permits = {
+            let mut clients = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+            clients
+                .entry(client)
+                .or_insert_with(|| Arc::new(Semaphore::new(MAX_SCRAPES_PER_CLIENT)))
+                .clone()
+        };
+        let both = async {
+            let client_permit = permits.clone().acquire_owned().await.ok()?;
+            let slot = self.scrapes.clone().acquire_owned().await.ok()?;
+            Some((client_permit, slot))
+        };
+        let claimed = tokio::time::timeout(SCRAPE_SLOT_WAIT, both)
+            .await
+            .ok()
+            .flatten();
+        drop(permits);
+        match claimed {
+            Some((client_permit, slot)) => Some(ScrapeSlot {
+                client_permit: Some(client_permit),
+                _slot: slot,
+                client,
+                per_client: self.per_client.clone(),
+            }),
+            None => {
+                forget_if_idle(&self.per_client, client);
+                None
+            }
         }
     }
 }
@@ -290,7 +367,7 @@ fn has_body(req: &Request<Incoming>) -> bool {
 async fn handle(
     state: Arc<AppState>,
     req: Request<Incoming>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
@@ -301,7 +378,7 @@ async fn handle(
         return Ok(method_not_allowed("GET, HEAD"));
     }
     let response = if path == state.telemetry_path {
-        metrics(&state, &req)
+        metrics(&state, &req, peer).await
     } else {
         match path {
             "/" => {
@@ -346,20 +423,32 @@ async fn listing(
     state: &Arc<AppState>,
     build: impl FnOnce(&AppState) -> Response<Body> + Send + 'static,
 ) -> Response<Body> {
-    let Ok(_turn) = state.limits.listings.clone().acquire_owned().await else {
+    let Ok(turn) = state.limits.listings.clone().acquire_owned().await else {
         return internal_error();
     };
     let state = state.clone();
-    tokio::task::spawn_blocking(move || build(&state))
-        .await
-        .unwrap_or_else(|_| internal_error())
+    // The turn goes with the build: a client that hangs up cannot start
+    // another build beside one that is still running.
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        build(&state)
+    })
+    .await
+    .unwrap_or_else(|_| internal_error())
 }
 
-fn metrics(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
-    let Ok(slot) = state.limits.scrapes.clone().try_acquire_owned() else {
+async fn metrics(
+    state: &Arc<AppState>,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let Some(slot) = state.limits.scrape_slot(peer.ip()).await else {
         let mut busy = text(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("Too many scrapes at once (at most {MAX_SCRAPES_IN_FLIGHT}); retry\n"),
+            format!(
+                "Too many scrapes at once (at most {MAX_SCRAPES_IN_FLIGHT}, \
+                 {MAX_SCRAPES_PER_CLIENT} per client); retry\n"
+            ),
         );
         busy.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -386,12 +475,7 @@ fn metrics(state: &Arc<AppState>, req: &Request<Incoming>) -> Response<Body> {
 /// the rendering instead of growing a buffer, and a scraper that hangs up,
 /// or takes nothing for the stall timeout, stops it. `slot` is held until
 /// the render has ended.
-fn stream_metrics(
-    state: Arc<AppState>,
-    format: Format,
-    gzip: bool,
-    slot: tokio::sync::OwnedSemaphorePermit,
-) -> Body {
+fn stream_metrics(state: Arc<AppState>, format: Format, gzip: bool, slot: ScrapeSlot) -> Body {
     // Two chunks queued for the socket (each at least 64 KB) keep it busy;
     // more would only hold memory.
     let (tx, rx) = mpsc::channel::<Bytes>(2);
@@ -473,9 +557,9 @@ impl Drop for ChunkSink {
 
 fn ready(state: &AppState) -> Response<Body> {
     let loaded = state.config_loaded.load(Ordering::Acquire);
-    if state.was_ready.load(Ordering::Acquire) {
-        text(StatusCode::OK, "Ready\n")
-    } else if loaded && state.runner.ready() {
+    // Not loaded also means draining at shutdown: unready then, whatever
+    // was said before.
+    if loaded && (state.was_ready.load(Ordering::Acquire) || state.runner.ready()) {
         state.was_ready.store(true, Ordering::Release);
         text(StatusCode::OK, "Ready\n")
     } else if !loaded {
@@ -546,4 +630,36 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
 
 fn internal_error() -> Response<Body> {
     text(StatusCode::INTERNAL_SERVER_ERROR, "Internal error\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client gets its share and no more; a freed slot goes to whoever
+    /// waits; and a client's entry goes once it holds and waits for nothing.
+    #[tokio::test(start_paused = true)]
+    async fn scrape_slots_per_client_and_in_all() {
+        let limits = HeavyLimits::new(SCRAPE_STALL_TIMEOUT);
+        let a: std::net::IpAddr = [10, 0, 0, 1].into();
+        let mut held = Vec::new();
+        for _ in 0..MAX_SCRAPES_PER_CLIENT {
+            held.push(limits.scrape_slot(a).await.expect("within its share"));
+        }
+        assert!(limits.scrape_slot(a).await.is_none(), "over its share");
+        for i in 0..(MAX_SCRAPES_IN_FLIGHT - MAX_SCRAPES_PER_CLIENT) {
+            let other: std::net::IpAddr = [10, 0, 1, i as u8].into();
+            held.push(limits.scrape_slot(other).await.expect("a slot left"));
+        }
+        let late: std::net::IpAddr = [10, 0, 2, 1].into();
+        assert!(limits.scrape_slot(late).await.is_none(), "every slot taken");
+        // A slot freed while one waits goes to it.
+        let waiting = limits.scrape_slot(late);
+        let freed = held.pop();
+        let (got, ()) = tokio::join!(waiting, async move { drop(freed) });
+        assert!(got.is_some());
+        drop(got);
+        drop(held);
+        assert!(limits.per_client.lock().unwrap().is_empty());
+    }
 }

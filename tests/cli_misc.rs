@@ -371,6 +371,7 @@ fn the_daemon_bounds_glibc_arenas_unless_told_otherwise() {
 }
 
 /// The "Max open files" soft and hard limits of a running process.
+#[cfg(target_os = "linux")]
 fn open_files_limits(pid: u32) -> Option<(String, String)> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
@@ -381,6 +382,7 @@ fn open_files_limits(pid: u32) -> Option<(String, String)> {
 /// Started with a low soft limit on open files (systemd's 1,024, here 256),
 /// the daemon raises it to the hard limit, as Go exporters do, so that a
 /// burst of connections cannot make every probe fail for want of one.
+#[cfg(target_os = "linux")]
 #[test]
 fn the_daemon_raises_its_soft_open_files_limit_to_the_hard_one() {
     let (_dir, config) = config_file("targets: []\n");

@@ -1,9 +1,11 @@
 //! The requests that walk every target, against the in-process daemon and
-//! a real upstream on 127.0.0.1: stalled `/metrics` scrapers are bounded
-//! (the next one gets 503 with `Retry-After`) and dropped after the stall
-//! timeout, their bodies ending without the final chunk so that none looks
-//! whole; and `/-/ready`, once 200, stays 200 across a reload that adds a
-//! target whose first probe is minutes away.
+//! a real upstream on 127.0.0.1: stalled `/metrics` scrapers are bounded,
+//! per client address and in all (the next one gets 503 with
+//! `Retry-After`; the stalled clients connect from other loopback
+//! addresses, 127.0.0.2 and up), and dropped after the stall timeout, their
+//! bodies ending without the final chunk so that none looks whole; and
+//! `/-/ready`, once 200, stays 200 across a reload that adds a target whose
+//! first probe is minutes away.
 
 mod harness;
 
@@ -13,7 +15,7 @@ use harness::{Exporter, Reply, Upstream, eventually, summary};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use upstream_exporter::daemon::Parts;
-use upstream_exporter::server::MAX_SCRAPES_IN_FLIGHT;
+use upstream_exporter::server::{MAX_SCRAPES_IN_FLIGHT, MAX_SCRAPES_PER_CLIENT};
 
 /// `count` targets of `components` components each: ~100 bytes a line.
 fn big_config(upstream: &Upstream, count: usize) -> String {
@@ -27,12 +29,15 @@ fn big_config(upstream: &Upstream, count: usize) -> String {
     yaml
 }
 
-/// A scraper that asks for `/metrics` and reads nothing, with a receive
-/// buffer too small to take the body.
-async fn stalled_scraper(base: &str) -> TcpStream {
+/// A scraper from `from` (a loopback address) that asks for `/metrics` and
+/// reads nothing, with a receive buffer too small to take the body.
+async fn stalled_scraper(base: &str, from: [u8; 4]) -> TcpStream {
     let addr = base.trim_start_matches("http://").parse().expect("addr");
     let socket = TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    socket
+        .bind(std::net::SocketAddr::from((from, 0)))
+        .expect("bind a loopback source address");
     let mut stream = socket.connect(addr).await.expect("connect");
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: exporter\r\n\r\n")
@@ -63,20 +68,43 @@ async fn stalled_scrapers_are_bounded_then_dropped_with_a_body_that_is_not_whole
     // scraper that reads nothing (a 4 MB send buffer at most on loopback).
     assert!(body.len() > 10_000_000, "body of {} bytes", body.len());
 
+    let refused = || async {
+        let r = exporter
+            .client
+            .get(format!("{}/metrics", exporter.base))
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+            .ok()?;
+        if r.status() != 503 {
+            return None;
+        }
+        assert_eq!(r.headers()["retry-after"], "1");
+        Some(())
+    };
+    // One client (127.0.0.1, the test's own) with its share stalled.
     let mut stalled = Vec::new();
-    for _ in 0..MAX_SCRAPES_IN_FLIGHT {
-        stalled.push(stalled_scraper(&exporter.base).await);
+    for _ in 0..MAX_SCRAPES_PER_CLIENT {
+        stalled.push(stalled_scraper(&exporter.base, [127, 0, 0, 1]).await);
     }
-    // Each has its slot once its request is read: a moment on loopback.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let busy = exporter
-        .client
-        .get(format!("{}/metrics", exporter.base))
-        .send()
-        .await
-        .expect("an answer");
-    assert_eq!(busy.status(), 503);
-    assert_eq!(busy.headers()["retry-after"], "1");
+    eventually(
+        Duration::from_secs(20),
+        "a client over its share refused",
+        refused,
+    )
+    .await;
+    drop(stalled);
+    // Other clients taking every slot.
+    let mut stalled = Vec::new();
+    for i in 0..MAX_SCRAPES_IN_FLIGHT {
+        stalled.push(stalled_scraper(&exporter.base, [127, 0, 0, 2 + i as u8]).await);
+    }
+    eventually(
+        Duration::from_secs(20),
+        "a scrape refused when all slots are taken",
+        refused,
+    )
+    .await;
 
     // The stall timeout frees the slots while the stalled clients still
     // hold their connections.
@@ -107,7 +135,10 @@ async fn stalled_scrapers_are_bounded_then_dropped_with_a_body_that_is_not_whole
     assert!(received.len() > 100_000, "got {} bytes", received.len());
     assert!(
         !received.ends_with(b"0\r\n\r\n"),
-        "a body cut short must not end like a whole one"
+        "a body cut short must not end like a whole one: {} bytes of a {}-byte body, ending {:?}",
+        received.len(),
+        body.len(),
+        String::from_utf8_lossy(&received[received.len().saturating_sub(200)..])
     );
     assert!(received.len() < body.len());
 }

@@ -145,9 +145,6 @@ async fn a_5xx_outside_the_expectation_is_retried_then_fails_as_expectation() {
     assert_eq!(ok(probe(&t).await).0, 503);
 }
 
-/// A 429 (or 503) with `Retry-After` that the probe could not wait out
-/// fails as an unmet expectation but keeps the pause, so the runner moves
-/// the target's next probe as it does for the status-page probers.
 /// A gateway answering 502 slowly, with retries on: the probe still says
 /// 502 (an unmet expectation, with the status), never a bare timeout with
 /// status 0, whether no retry could finish in time or one was cut short.
@@ -191,6 +188,9 @@ async fn a_slow_5xx_stays_the_answer_when_retries_run_out_of_time() {
     assert_eq!((count("/slow"), count("/then-hangs")), (1, 2));
 }
 
+/// A 429 (or 503) with `Retry-After` that the probe could not wait out
+/// fails as an unmet expectation but keeps the pause, so the runner moves
+/// the target's next probe as it does for the status-page probers.
 #[tokio::test]
 async fn retry_after_survives_the_unmet_expectation() {
     let server = MockServer::start().await;

@@ -10,9 +10,12 @@
 //! `headers_file`) is read again for every request ([`Secret::current`]),
 //! as Prometheus reads its own: a Kubernetes projected service-account
 //! token or a Vault agent's token rotates in place, and a value read once
-//! at load would start failing with 401 until the next reload. Should a
-//! read fail (the file gone, larger than [`MAX_SECRET_FILE`], a line break
-//! inside), the last good value is sent and the failure logged once.
+//! at load would start failing with 401 until the next reload. A file is
+//! read at most once every [`REREAD_EVERY`] (a target probed more often,
+//! or many targets sharing a `defaults:` token, send the value read then).
+//! Should a read fail (the file gone, empty while being rewritten, larger
+//! than [`MAX_SECRET_FILE`], a line break inside), the last good value is
+//! sent and the failure logged once.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,6 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
@@ -27,6 +31,15 @@ use base64::Engine as _;
 /// body) may hold. Read with this bound so a path such as `/dev/zero` or a
 /// log file named by mistake is an error, not a process out of memory.
 pub const MAX_SECRET_FILE: u64 = 1024 * 1024;
+
+/// How often a file-backed secret is read again at most.
+pub const REREAD_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether `value` can be sent as a header value: no control character but
+/// tab. The one check for values at load and read again.
+pub fn is_header_value(value: &str) -> bool {
+    !value.chars().any(|c| c.is_control() && c != '\t')
+}
 
 /// The whole content of `path` if it holds at most `limit` bytes, `None`
 /// if it holds more (only `limit + 1` bytes are ever read).
@@ -72,8 +85,9 @@ impl Wrap {
 struct SecretFile {
     path: PathBuf,
     wrap: Wrap,
-    /// The last good value (the one read at load, at first).
-    last: Mutex<String>,
+    /// The last good value (the one read at load, at first) and when the
+    /// file was last read.
+    last: Mutex<(String, Instant)>,
     /// Whether the last read failed (so a failure is logged once).
     failing: AtomicBool,
 }
@@ -115,7 +129,7 @@ impl Secret {
         self.file = Some(Arc::new(SecretFile {
             path,
             wrap,
-            last: Mutex::new(value),
+            last: Mutex::new((value, Instant::now())),
             failing: AtomicBool::new(false),
         }));
         self
@@ -134,13 +148,23 @@ impl Secret {
         let Some(file) = &self.file else {
             return Cow::Borrowed(&self.value);
         };
+        {
+            let last = file.last.lock().unwrap_or_else(|p| p.into_inner());
+            if last.1.elapsed() < REREAD_EVERY {
+                return Cow::Owned(last.0.clone());
+            }
+        }
+        // Read without the lock: another request meanwhile sends the last
+        // value instead of waiting on the file.
+        let read = read_value(&file.path);
         let mut last = file.last.lock().unwrap_or_else(|p| p.into_inner());
-        match read_value(&file.path) {
+        last.1 = Instant::now();
+        match read {
             Ok(content) => {
                 if file.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(path = %file.path.display(), "secret file readable again");
                 }
-                *last = file.wrap.apply(&content);
+                last.0 = file.wrap.apply(&content);
             }
             Err(why) => {
                 if !file.failing.swap(true, Ordering::Relaxed) {
@@ -152,7 +176,7 @@ impl Secret {
                 }
             }
         }
-        Cow::Owned(last.clone())
+        Cow::Owned(last.0.clone())
     }
 }
 
@@ -164,7 +188,11 @@ fn read_value(path: &Path) -> Result<String, String> {
         .ok_or_else(|| format!("larger than {} KiB", MAX_SECRET_FILE / 1024))?;
     let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
     let value = text.trim_end_matches(['\n', '\r']);
-    if value.chars().any(char::is_control) {
+    if value.is_empty() {
+        // Most likely caught between truncation and write.
+        return Err("empty".to_owned());
+    }
+    if !is_header_value(value) {
         return Err("holds a control character (such as a line break) inside".to_owned());
     }
     Ok(value.to_owned())
@@ -220,6 +248,14 @@ impl From<String> for Secret {
 mod tests {
     use super::*;
 
+    /// Make the next [`Secret::current`] read the file again.
+    fn due(secret: &Secret) {
+        if let Some(file) = &secret.file {
+            let mut last = file.last.lock().unwrap();
+            last.1 = Instant::now().checked_sub(REREAD_EVERY).unwrap_or(last.1);
+        }
+    }
+
     #[test]
     fn debug_and_display_hide_the_value() {
         let s = Secret::new("hunter2");
@@ -244,19 +280,33 @@ mod tests {
         assert_eq!(bearer.current(), "Bearer one");
 
         std::fs::write(&path, "two\r\n").unwrap();
+        // Read at most once a second: not yet.
+        assert_eq!(bearer.current(), "Bearer one");
+        for s in [&token, &bearer, &basic] {
+            due(s);
+        }
         assert_eq!(token.current(), "two");
         assert_eq!(bearer.current(), "Bearer two");
         // base64("monitor:two")
         assert_eq!(basic.current(), "Basic bW9uaXRvcjp0d28=");
         assert_eq!(bearer.expose(), "Bearer one", "the loaded value stays");
 
-        // Unreadable, or not one line: the last good value is sent.
-        std::fs::write(&path, "three\nfour").unwrap();
-        assert_eq!(bearer.current(), "Bearer two");
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(bearer.current(), "Bearer two");
-        std::fs::write(&path, "five").unwrap();
-        assert_eq!(bearer.current(), "Bearer five");
+        // Not one line, empty (mid-rewrite), gone: the last good value.
+        for bad in [Some("three\nfour"), Some(""), Some("\n"), None] {
+            match bad {
+                Some(content) => std::fs::write(&path, content).unwrap(),
+                None => std::fs::remove_file(&path).unwrap(),
+            }
+            due(&bearer);
+            assert_eq!(bearer.current(), "Bearer two", "{bad:?}");
+        }
+        std::fs::write(&path, "five\tsix").unwrap();
+        due(&bearer);
+        assert_eq!(
+            bearer.current(),
+            "Bearer five\tsix",
+            "a tab is allowed, as at load"
+        );
     }
 
     #[test]

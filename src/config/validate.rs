@@ -34,7 +34,7 @@ use super::raw::{
     PROBER_BLOCKS, RawBackoff, RawCommon, RawComponents, RawConfig, RawProber, RawStatuspage,
     RawTarget, RawTls, SpannedMap,
 };
-use super::secret::{MAX_SECRET_FILE, Wrap, basic_auth_value, read_bounded};
+use super::secret::{MAX_SECRET_FILE, Wrap, basic_auth_value, is_header_value, read_bounded};
 use super::{
     Backoff, ComponentFilter, Config, ConfigError, ConfigIssue, Matcher, ProberConfig, Secret,
     StatuspageConfig, TargetConfig, TlsConfig, defaults,
@@ -606,10 +606,6 @@ fn is_header_name(name: &str) -> bool {
 
 /// A header value must not contain control characters (CR/LF would split
 /// the request). Tab is allowed.
-fn is_header_value(value: &str) -> bool {
-    !value.chars().any(|c| c.is_control() && c != '\t')
-}
-
 /// The message for a regex that does not compile.
 fn bad_regex(source: &str, key: &str, err: &regex::Error) -> String {
     format!(

@@ -282,17 +282,18 @@ mod tests {
     #[tokio::test]
     async fn a_success_in_use_stays_remembered_past_the_window() {
         let mut auth = authenticator();
-        auth.window = Duration::from_millis(300);
+        auth.window = Duration::from_secs(2);
         let right = basic("alice", "right");
         assert_eq!(auth.check(Some(&right)).await, AuthOutcome::Allowed);
-        // Used every 100 ms for 1.2 s: four windows, one bcrypt.
-        for _ in 0..12 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        // Used every 250 ms for 5 s: two and a half windows, one bcrypt
+        // (a stall of up to 1.75 s between two uses would not matter).
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
             assert_eq!(auth.check(Some(&right)).await, AuthOutcome::Allowed);
         }
         assert_eq!(auth.bcrypt_verifications(), 1);
         // Left unused for longer than the window, it is checked again.
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
         assert_eq!(auth.check(Some(&right)).await, AuthOutcome::Allowed);
         assert_eq!(auth.bcrypt_verifications(), 2);
     }
