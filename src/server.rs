@@ -442,6 +442,24 @@ async fn metrics(
     req: &Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
+    let header_text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let format = crate::negotiate::format(header_text(header::ACCEPT));
+    let gzip = crate::negotiate::gzip(header_text(header::ACCEPT_ENCODING));
+    let mut builder = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, format.content_type())
+        .header(header::VARY, "Accept, Accept-Encoding");
+    if gzip {
+        builder = builder.header(header::CONTENT_ENCODING, "gzip");
+    }
+    if req.method() == Method::HEAD {
+        // The same head as a GET's, and no render: a HEAD's body is never
+        // sent, so rendering one would only burn a scrape's CPU.
+        let nothing = futures_util::stream::empty::<Result<Frame<Bytes>, BodyError>>();
+        return builder
+            .body(BodyExt::boxed_unsync(StreamBody::new(nothing)))
+            .unwrap_or_else(|_| internal_error());
+    }
     let Some(slot) = state.limits.scrape_slot(peer.ip()).await else {
         let mut busy = text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -454,16 +472,6 @@ async fn metrics(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return busy;
     };
-    let header_text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let format = crate::negotiate::format(header_text(header::ACCEPT));
-    let gzip = crate::negotiate::gzip(header_text(header::ACCEPT_ENCODING));
-    let mut builder = Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, format.content_type())
-        .header(header::VARY, "Accept, Accept-Encoding");
-    if gzip {
-        builder = builder.header(header::CONTENT_ENCODING, "gzip");
-    }
     builder
         .body(stream_metrics(state.clone(), format, gzip, slot))
         .unwrap_or_else(|_| internal_error())

@@ -396,6 +396,22 @@ async fn one_target_route_decodes_names_and_answers_404_in_json() {
             .unwrap();
         assert!(head.status().is_success(), "HEAD {path}: {}", head.status());
     }
+    // A HEAD of /metrics (which renders nothing) has a GET's head.
+    for _ in 0..5 {
+        let head = client
+            .head(format!("{}/metrics", exporter.base))
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200);
+        assert!(
+            head.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+    }
     let r = client
         .post(format!("{}/nowhere", exporter.base))
         .send()
