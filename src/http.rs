@@ -713,7 +713,7 @@ pub async fn get_once(
     client: &reqwest::Client,
     target: &TargetConfig,
     url: &url::Url,
-    extra_headers: &HeaderMap,
+    status_seen: &std::sync::atomic::AtomicU16,
 ) -> Result<Fetched, ProbeError> {
     let cache = CONDITIONAL.try_with(Arc::clone).ok();
     // Only an entry with validators makes the request conditional.
@@ -721,11 +721,9 @@ pub async fn get_once(
         .as_ref()
         .and_then(|c| c.lookup(url))
         .filter(|answer| answer.has_validators());
-    let mut headers = target_headers(target, None);
-    for (name, value) in extra_headers {
-        headers.insert(name, value.clone());
-    }
-    let mut request = client.get(url.clone()).headers(headers);
+    let mut request = client
+        .get(url.clone())
+        .headers(target_headers(target, None));
     if let Some(answer) = &cached {
         if let Some(etag) = &answer.etag {
             request = request.header(header::IF_NONE_MATCH, etag.clone());
@@ -736,6 +734,7 @@ pub async fn get_once(
     }
     let mut response = request.send().await.map_err(classify)?;
     let status = response.status().as_u16();
+    status_seen.store(status, std::sync::atomic::Ordering::Relaxed);
     if status == 304 {
         let replayed = cached
             .as_ref()

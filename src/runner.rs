@@ -468,12 +468,7 @@ async fn guarded_probe(
 ) -> Result<ProbeSuccess, ProbeError> {
     let deadline = later(Instant::now(), config.timeout);
     let client = clients.client_for(config)?;
-    let ctx = ProbeContext {
-        target: config,
-        client,
-        hosts,
-        deadline,
-    };
+    let ctx = ProbeContext::new(config, client, hosts, deadline);
     let probe = async {
         if let Some(hook) = hook {
             hook(config);
@@ -490,7 +485,7 @@ async fn guarded_probe(
     // moment later so that the loop's own timer has fired first even when
     // several workers poll the timers.
     match tokio::time::timeout_at(later(deadline, BACKSTOP_GRACE), guarded).await {
-        Err(_) => Err(crate::retry::timed_out(config.timeout)),
+        Err(_) => Err(ctx.with_status_seen(crate::retry::timed_out(config.timeout))),
         Ok(Err(panic)) => {
             let what = crate::logging::panic_message(panic.as_ref());
             tracing::error!(target = %config.name, panic = %what, "prober panicked; counted as reason=other");

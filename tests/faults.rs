@@ -377,6 +377,21 @@ async fn every_fault_at_once_beside_a_healthy_target() {
         if took > TIMEOUT.as_secs_f64() + 0.2 {
             problems.push(format!("{t}: last probe took {took}s"));
         }
+        // A timeout keeps the status of an answer whose head had come:
+        // the dripping body's 200, nothing for the hanging server.
+        let status_wanted = match t {
+            "drip" => Some(Some(200.0)),
+            "hang" => Some(Some(0.0)),
+            _ => None,
+        };
+        if let Some(wanted) = status_wanted
+            && last.of("upstream_http_status_code", t) != wanted
+        {
+            problems.push(format!(
+                "{t}: upstream_http_status_code {:?}, expected {wanted:?}",
+                last.of("upstream_http_status_code", t)
+            ));
+        }
         eprintln!("{t:>10}: {:?} error={}", failures, entry["error"]);
     }
     assert!(

@@ -214,6 +214,7 @@ pub async fn probe(
         || attempt(ctx, cfg),
     )
     .await
+    .map_err(|e| ctx.with_status_seen(e))
     .map_err(|e| match e.http_status {
         // A 5xx/429 retried until the end: an unmet status expectation.
         Some(status) if matches!(e.reason, Reason::HttpStatus | Reason::RateLimited) => {
@@ -263,6 +264,8 @@ async fn attempt(ctx: &ProbeContext<'_>, cfg: &HttpCheckConfig) -> Result<Answer
     }
     let mut response = request.send().await.map_err(crate::http::classify)?;
     let status = response.status().as_u16();
+    ctx.status_seen
+        .store(status, std::sync::atomic::Ordering::Relaxed);
     let leaf = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()

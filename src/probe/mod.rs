@@ -470,13 +470,45 @@ pub struct ProbeContext<'a> {
     pub hosts: &'a crate::runner::HostLimits,
     /// The whole probe (all attempts) must end by then.
     pub deadline: tokio::time::Instant,
+    /// The status of the latest answer whose head arrived (0: none yet), so
+    /// that a probe timing out while the body trickles in still reports it.
+    pub status_seen: std::sync::atomic::AtomicU16,
 }
 
 impl ProbeContext<'_> {
+    /// A context for `target`, ending at `deadline`.
+    pub fn new<'a>(
+        target: &'a crate::config::TargetConfig,
+        client: reqwest::Client,
+        hosts: &'a crate::runner::HostLimits,
+        deadline: tokio::time::Instant,
+    ) -> ProbeContext<'a> {
+        ProbeContext {
+            target,
+            client,
+            hosts,
+            deadline,
+            status_seen: std::sync::atomic::AtomicU16::new(0),
+        }
+    }
+
+    /// A timeout that came after an answer's head keeps that answer's
+    /// status (`upstream_http_status_code` shows it, not 0).
+    pub fn with_status_seen(&self, mut e: ProbeError) -> ProbeError {
+        let seen = self.status_seen.load(std::sync::atomic::Ordering::Relaxed);
+        if e.reason == Reason::Timeout && e.http_status.is_none() && seen != 0 {
+            e.http_status = Some(seen);
+            e.message = format!(
+                "{} while the body of an HTTP {seen} answer came in",
+                e.message
+            );
+        }
+        e
+    }
+
     /// GET `url` with retries on transient failures, holding a per-host
     /// permit during each attempt only (not during backoff sleeps).
     pub async fn get(&self, url: &url::Url) -> Result<crate::http::Fetched, ProbeError> {
-        let no_extra = reqwest::header::HeaderMap::new();
         crate::retry::with_retries(
             self.target.retries,
             self.target.backoff,
@@ -484,10 +516,11 @@ impl ProbeContext<'_> {
             self.target.timeout,
             || async {
                 let _permit = self.hosts.acquire(url, self.deadline).await?;
-                crate::http::get_once(&self.client, self.target, url, &no_extra).await
+                crate::http::get_once(&self.client, self.target, url, &self.status_seen).await
             },
         )
         .await
+        .map_err(|e| self.with_status_seen(e))
     }
 
     /// GET one status-page body and parse it: the whole probe of every

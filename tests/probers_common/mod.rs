@@ -63,12 +63,12 @@ pub fn target(base: &str) -> TargetConfig {
 /// A real probe context for `target`, deadline 5 s from now.
 pub fn context<'a>(target: &'a TargetConfig, hosts: &'a HostLimits) -> ProbeContext<'a> {
     let client = HttpClients::new().client_for(target).expect("http client");
-    ProbeContext {
+    ProbeContext::new(
         target,
         client,
         hosts,
-        deadline: tokio::time::Instant::now() + Duration::from_secs(5),
-    }
+        tokio::time::Instant::now() + Duration::from_secs(5),
+    )
 }
 
 /// The component with this id (panics with the ids present otherwise).
