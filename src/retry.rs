@@ -80,8 +80,8 @@ where
         .with_jitter();
     // The last failed attempt: its error and how long it took.
     let last: Mutex<Option<(ProbeError, Duration)>> = Mutex::new(None);
-    let remember = |failed: Option<(ProbeError, Duration)>| {
-        *last.lock().unwrap_or_else(|p| p.into_inner()) = failed;
+    let remember = |failed: (ProbeError, Duration)| {
+        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(failed);
     };
     let tracked = || {
         let started = Instant::now();
@@ -89,7 +89,7 @@ where
         async move {
             let result = running.await;
             if let Err(e) = &result {
-                remember(Some((e.clone(), started.elapsed())));
+                remember((e.clone(), started.elapsed()));
             }
             result
         }

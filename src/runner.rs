@@ -494,7 +494,9 @@ async fn guarded_probe(
                 format!("internal error: the prober panicked: {what}"),
             ))
         }
-        Ok(Ok(result)) => result,
+        // Whichever prober or layer gave up on time, the status of an
+        // answer whose head had come stays with the error.
+        Ok(Ok(result)) => result.map_err(|e| ctx.with_status_seen(e)),
     }
 }
 

@@ -56,7 +56,8 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// a body, so larger ones get 413 and the connection is closed unread.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
-/// `/metrics` scrapes rendered at once; the next one gets 503 at once.
+/// `/metrics` scrapes rendered at once; the next one waits for a slot
+/// ([`SCRAPE_SLOT_WAIT`]), then gets 503.
 /// Prometheus sends one per job and server (an HA pair: two); each holds a
 /// blocking thread, its render threads and up to a few MB in flight.
 pub const MAX_SCRAPES_IN_FLIGHT: usize = 8;
@@ -537,20 +538,16 @@ impl ChunkSink {
             self.tx.send(chunk.into()),
         ));
         match queued {
-            Ok(Ok(())) => true,
-            Ok(Err(_)) => {
-                self.cut_short.store(true, Ordering::Release);
-                false
-            }
-            Err(_) => {
-                tracing::debug!(
-                    timeout = %crate::config::format_duration(self.stall_timeout),
-                    "dropping a /metrics scraper that took nothing of its body"
-                );
-                self.cut_short.store(true, Ordering::Release);
-                false
-            }
+            Ok(Ok(())) => return true,
+            // The scraper hung up.
+            Ok(Err(_)) => {}
+            Err(_) => tracing::debug!(
+                timeout = %crate::config::format_duration(self.stall_timeout),
+                "dropping a /metrics scraper that took nothing of its body"
+            ),
         }
+        self.cut_short.store(true, Ordering::Release);
+        false
     }
 }
 

@@ -46,6 +46,17 @@ async fn stalled_scraper(base: &str, from: [u8; 4]) -> TcpStream {
     stream
 }
 
+/// `GET /metrics` from the test's own client (None if no answer came).
+async fn get_metrics(exporter: &Exporter) -> Option<reqwest::Response> {
+    exporter
+        .client
+        .get(format!("{}/metrics", exporter.base))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .ok()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_scrapers_are_bounded_then_dropped_with_a_body_that_is_not_whole() {
     let upstream = Upstream::start(|_| Reply::json(summary(2000, "operational"))).await;
@@ -69,13 +80,7 @@ async fn stalled_scrapers_are_bounded_then_dropped_with_a_body_that_is_not_whole
     assert!(body.len() > 10_000_000, "body of {} bytes", body.len());
 
     let refused = || async {
-        let r = exporter
-            .client
-            .get(format!("{}/metrics", exporter.base))
-            .timeout(Duration::from_secs(20))
-            .send()
-            .await
-            .ok()?;
+        let r = get_metrics(&exporter).await?;
         if r.status() != 503 {
             return None;
         }
@@ -109,13 +114,7 @@ async fn stalled_scrapers_are_bounded_then_dropped_with_a_body_that_is_not_whole
     // The stall timeout frees the slots while the stalled clients still
     // hold their connections.
     eventually(Duration::from_secs(20), "a scrape served again", || async {
-        let r = exporter
-            .client
-            .get(format!("{}/metrics", exporter.base))
-            .timeout(Duration::from_secs(20))
-            .send()
-            .await
-            .ok()?;
+        let r = get_metrics(&exporter).await?;
         (r.status() == 200).then_some(())
     })
     .await;

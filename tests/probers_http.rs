@@ -399,12 +399,38 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// An HTTPS server with a certificate of `pki`'s, valid until 2035-03-01:
+/// its `/healthz` URL and the leaf's `not_after`.
+async fn healthz_with_private_ca(pki: &Pki) -> (String, f64) {
+    let (chain, key, leaf_not_after) = pki.leaf((2020, 1, 1), (2035, 3, 1));
+    let addr = https_server(chain, key, None).await;
+    (
+        format!("https://localhost:{}/healthz", addr.port()),
+        leaf_not_after,
+    )
+}
+
+/// Both expiry gauges on `metrics`, with these values.
+fn assert_expiry_gauges(metrics: &str, leaf_not_after: f64, chain_not_after: f64) {
+    assert_eq!(
+        sample(metrics, "upstream_tls_cert_not_after_timestamp_seconds"),
+        Some(leaf_not_after),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            metrics,
+            "upstream_tls_chain_earliest_not_after_timestamp_seconds"
+        ),
+        Some(chain_not_after),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn https_with_private_ca_exports_both_expiry_gauges() {
     let pki = Pki::new();
-    let (chain, key, leaf_not_after) = pki.leaf((2020, 1, 1), (2035, 3, 1));
-    let addr = https_server(chain, key, None).await;
-    let url = format!("https://localhost:{}/healthz", addr.port());
+    let (url, leaf_not_after) = healthz_with_private_ca(&pki).await;
     let t = http_target(&url, "", &tls_block(&[("ca_file", &pki.path("ca.pem"))]));
     let result = probe(&t).await;
     let (status, snap) = ok(result.clone());
@@ -418,19 +444,7 @@ async fn https_with_private_ca_exports_both_expiry_gauges() {
     );
 
     let metrics = render(t, result);
-    assert_eq!(
-        sample(&metrics, "upstream_tls_cert_not_after_timestamp_seconds"),
-        Some(leaf_not_after),
-        "{metrics}"
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            "upstream_tls_chain_earliest_not_after_timestamp_seconds"
-        ),
-        Some(pki.intermediate_not_after),
-        "{metrics}"
-    );
+    assert_expiry_gauges(&metrics, leaf_not_after, pki.intermediate_not_after);
     assert_eq!(sample(&metrics, "upstream_http_status_code"), Some(200.0));
     assert_eq!(sample(&metrics, "upstream_probe_success"), Some(1.0));
 }
@@ -441,9 +455,7 @@ async fn https_with_private_ca_exports_both_expiry_gauges() {
 #[tokio::test]
 async fn a_failed_expectation_keeps_the_expiry_gauges() {
     let pki = Pki::new();
-    let (chain, key, leaf_not_after) = pki.leaf((2020, 1, 1), (2035, 3, 1));
-    let addr = https_server(chain, key, None).await;
-    let url = format!("https://localhost:{}/healthz", addr.port());
+    let (url, leaf_not_after) = healthz_with_private_ca(&pki).await;
     let t = http_target(
         &url,
         "      expect: { status: [204] }\n",
@@ -454,19 +466,7 @@ async fn a_failed_expectation_keeps_the_expiry_gauges() {
     assert_eq!((e.reason, e.http_status), (Reason::Expectation, Some(200)));
     let metrics = render(t, result);
     assert_eq!(sample(&metrics, "upstream_probe_success"), Some(0.0));
-    assert_eq!(
-        sample(&metrics, "upstream_tls_cert_not_after_timestamp_seconds"),
-        Some(leaf_not_after),
-        "{metrics}"
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            "upstream_tls_chain_earliest_not_after_timestamp_seconds"
-        ),
-        Some(pki.intermediate_not_after),
-        "{metrics}"
-    );
+    assert_expiry_gauges(&metrics, leaf_not_after, pki.intermediate_not_after);
 }
 
 #[tokio::test]

@@ -109,10 +109,11 @@ impl Secret {
         }
     }
 
-    /// A secret read from `path`, whose content at load was `content`
-    /// (trailing line breaks already dropped).
-    pub fn from_file(path: PathBuf, content: String) -> Self {
-        Secret::new(content.clone()).with_file(path, Wrap::Raw, content)
+    /// A secret read from `path`, whose content at load was `content`; its
+    /// value drops the trailing line break, as every later read does.
+    pub fn from_file(path: PathBuf, content: &str) -> Self {
+        let value = without_line_break(content).to_owned();
+        Secret::new(value.clone()).with_file(path, Wrap::Raw, value)
     }
 
     /// This secret as the value `wrap` makes of it (a token as `Bearer …`,
@@ -180,6 +181,12 @@ impl Secret {
     }
 }
 
+/// A file's content as a secret's value: without its trailing line break
+/// (editors and `echo` add one).
+fn without_line_break(content: &str) -> &str {
+    content.trim_end_matches(['\n', '\r'])
+}
+
 /// A secret file's value: its content without trailing line breaks, which
 /// must be one line of text.
 fn read_value(path: &Path) -> Result<String, String> {
@@ -187,7 +194,7 @@ fn read_value(path: &Path) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("larger than {} KiB", MAX_SECRET_FILE / 1024))?;
     let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
-    let value = text.trim_end_matches(['\n', '\r']);
+    let value = without_line_break(&text);
     if value.is_empty() {
         // Most likely caught between truncation and write.
         return Err("empty".to_owned());
@@ -271,7 +278,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "one\n").unwrap();
-        let token = Secret::from_file(path.clone(), "one".into());
+        let token = Secret::from_file(path.clone(), "one\n");
         let bearer = token.wrapped(Wrap::Bearer);
         let basic = token.wrapped(Wrap::Basic {
             user: "monitor".into(),
@@ -311,12 +318,12 @@ mod tests {
 
     #[test]
     fn file_backed_secrets_are_equal_by_their_source() {
-        let a = Secret::from_file("/run/token".into(), "old".into());
-        let b = Secret::from_file("/run/token".into(), "rotated".into());
+        let a = Secret::from_file("/run/token".into(), "old");
+        let b = Secret::from_file("/run/token".into(), "rotated");
         assert_eq!(a, b, "a rotated token is not a changed config");
         assert_ne!(a.wrapped(Wrap::Bearer), b);
         assert_eq!(a.wrapped(Wrap::Bearer), b.wrapped(Wrap::Bearer));
-        assert_ne!(a, Secret::from_file("/run/other".into(), "old".into()));
+        assert_ne!(a, Secret::from_file("/run/other".into(), "old"));
         assert_ne!(a, Secret::new("old"));
         use std::hash::BuildHasher as _;
         let state = std::collections::hash_map::RandomState::new();

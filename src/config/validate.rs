@@ -1620,8 +1620,7 @@ impl Ctx<'_> {
     /// again from the file for each request (see [`Secret::current`]).
     fn secret_file(&mut self, file: &Spanned<String>, key: &str) -> Option<Secret> {
         let (path, content) = self.read_secret_file(file, key)?;
-        let value = content.trim_end_matches(['\n', '\r']).to_owned();
-        Some(Secret::from_file(path, value))
+        Some(Secret::from_file(path, &content))
     }
 
     /// `http.body_file`: the request body, exactly as the file holds it.

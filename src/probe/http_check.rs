@@ -196,8 +196,8 @@ struct Answer {
     status: u16,
     body: bytes::Bytes,
     latency: Duration,
-    /// DER of the peer's leaf certificate, for HTTPS.
-    leaf: Option<Vec<u8>>,
+    /// The expiry of the peer's certificates, for HTTPS.
+    certificates: Option<HttpSnapshot>,
 }
 
 /// Run the check once (with retries on transient failures).
@@ -214,7 +214,6 @@ pub async fn probe(
         || attempt(ctx, cfg),
     )
     .await
-    .map_err(|e| ctx.with_status_seen(e))
     .map_err(|e| match e.http_status {
         // A 5xx/429 retried until the end: an unmet status expectation.
         Some(status) if matches!(e.reason, Reason::HttpStatus | Reason::RateLimited) => {
@@ -226,14 +225,13 @@ pub async fn probe(
         }
         _ => e,
     })?;
-    let certificates = certificates(answer.leaf.as_deref());
     check(&answer, &cfg.expect).map_err(|mut e| {
-        e.certificates = certificates;
+        e.certificates = answer.certificates;
         e
     })?;
     Ok(ProbeSuccess {
         http_status: answer.status,
-        output: ProbeOutput::Http(certificates.unwrap_or_default()),
+        output: ProbeOutput::Http(answer.certificates.unwrap_or_default()),
     })
 }
 
@@ -266,11 +264,12 @@ async fn attempt(ctx: &ProbeContext<'_>, cfg: &HttpCheckConfig) -> Result<Answer
     let status = response.status().as_u16();
     ctx.status_seen
         .store(status, std::sync::atomic::Ordering::Relaxed);
-    let leaf = response
-        .extensions()
-        .get::<reqwest::tls::TlsInfo>()
-        .and_then(|info| info.peer_certificate())
-        .map(<[u8]>::to_vec);
+    let certificates = certificates(
+        response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate()),
+    );
     if !cfg.expect.status_allowed(status) && (status >= 500 || status == 429) {
         let reason = if status == 429 {
             Reason::RateLimited
@@ -283,20 +282,20 @@ async fn attempt(ctx: &ProbeContext<'_>, cfg: &HttpCheckConfig) -> Result<Answer
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(crate::http::parse_retry_after);
-        err.certificates = certificates(leaf.as_deref());
+        err.certificates = certificates;
         return Err(err);
     }
     let body = crate::http::read_body(&mut response, ctx.target.max_body_size, status)
         .await
         .map_err(|mut e| {
-            e.certificates = certificates(leaf.as_deref());
+            e.certificates = certificates;
             e
         })?;
     Ok(Answer {
         status,
         body,
         latency: started.elapsed(),
-        leaf,
+        certificates,
     })
 }
 

@@ -493,7 +493,8 @@ impl ProbeContext<'_> {
     }
 
     /// A timeout that came after an answer's head keeps that answer's
-    /// status (`upstream_http_status_code` shows it, not 0).
+    /// status (`upstream_http_status_code` shows it, not 0); the runner
+    /// applies it to every probe's error.
     pub fn with_status_seen(&self, mut e: ProbeError) -> ProbeError {
         let seen = self.status_seen.load(std::sync::atomic::Ordering::Relaxed);
         if e.reason == Reason::Timeout && e.http_status.is_none() && seen != 0 {
@@ -520,7 +521,6 @@ impl ProbeContext<'_> {
             },
         )
         .await
-        .map_err(|e| self.with_status_seen(e))
     }
 
     /// GET one status-page body and parse it: the whole probe of every

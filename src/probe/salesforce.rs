@@ -215,14 +215,11 @@ fn maintenances(allowed: &[(&Map<String, Value>, Severity)], snap: &mut StatusSn
         // first (a later one, next month's patch, is still ahead). The
         // body's words decide, not the clock, so a snapshot kept for an
         // unchanged body stays right.
-        let under_way = (*status == Severity::Maintenance)
-            .then(|| {
-                listed
-                    .iter()
-                    .min_by(|a, b| planned_order(a.1, b.1))
-                    .map(|(id, _)| id.as_str())
-            })
-            .flatten();
+        let under_way = listed
+            .iter()
+            .filter(|_| *status == Severity::Maintenance)
+            .min_by(|a, b| planned_order(a.1, b.1))
+            .map(|(id, _)| id.as_str());
         for (id, start) in &listed {
             let entry = found.entry(id.clone()).or_insert((false, *start));
             entry.0 |= under_way == Some(id.as_str());
