@@ -69,7 +69,12 @@ pub struct Cli {
     pub config_file: PathBuf,
 
     /// Validate the configuration, print OK or the errors, and exit 0 or 1.
-    #[arg(long = "config.check", env = "UPSTREAM_EXPORTER_CONFIG_CHECK")]
+    /// Its variable takes `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off`.
+    #[arg(
+        long = "config.check",
+        env = "UPSTREAM_EXPORTER_CONFIG_CHECK",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub config_check: bool,
 
     /// Address to listen on for HTTP (`:PORT` listens on every interface).
@@ -169,7 +174,12 @@ pub struct ProbeArgs {
     pub fail_on: FailOn,
 
     /// Colour the table.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        env = "UPSTREAM_EXPORTER_PROBE_COLOR"
+    )]
     pub color: ColorChoice,
 }
 
@@ -275,7 +285,8 @@ const OWN_ROUTES: [&str; 5] = [
 ];
 
 fn parse_telemetry_path(s: &str) -> Result<String, String> {
-    if !s.starts_with('/') || s.len() < 2 {
+    // `/` itself is the status board's: the own-routes check says so.
+    if !s.starts_with('/') {
         return Err(format!("{s:?} must be an absolute path such as /metrics"));
     }
     // What a request's path can be: no query, fragment, space or control.
@@ -333,11 +344,14 @@ mod tests {
         ] {
             assert!(parse_telemetry_path(bad).is_err(), "{bad} accepted");
         }
-        assert!(
-            parse_telemetry_path("/-/ready")
-                .unwrap_err()
-                .contains("exporter's own routes")
-        );
+        for own in ["/", "/-/ready"] {
+            assert!(
+                parse_telemetry_path(own)
+                    .unwrap_err()
+                    .contains("exporter's own routes"),
+                "{own}"
+            );
+        }
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {

@@ -265,7 +265,12 @@ impl Reloader {
         }
         match (config, web) {
             (Ok(()), Ok(())) => Ok(()),
-            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            // Said, so a 400 is not taken for "nothing changed".
+            (Ok(()), Err(e)) => Err(format!(
+                "{e}\n{} was reloaded; only the web config was rejected",
+                self.path.display()
+            )),
+            (Err(e), Ok(())) => Err(e),
             (Err(a), Err(b)) => Err(format!("{a}\n{b}")),
         }
     }
@@ -297,6 +302,9 @@ impl Reloader {
             }
             Err(e) => {
                 let msg = format!("{}: cannot read: {e}", self.path.display());
+                // Whatever comes back, the running content included, is
+                // loaded by the poll: the reload gauge is 0 until it is.
+                watch.forget();
                 self.status.record_reload(ConfigFile::Exporter, false);
                 tracing::error!(error = %msg, "config reload failed; keeping the running config");
                 Err(msg)
@@ -518,6 +526,13 @@ impl FileWatch {
     /// content changes.
     pub fn settled(&mut self, bytes: &[u8]) {
         self.handled = Some(checksum(bytes));
+        self.candidate = None;
+    }
+
+    /// The file could not be read for a reload that was asked for: the
+    /// next content read, even the one still running, is new.
+    pub fn forget(&mut self) {
+        self.handled = None;
         self.candidate = None;
     }
 }

@@ -102,15 +102,18 @@ impl ExporterStatus {
         }
     }
 
-    /// Record a (re)load attempt of `file`: a success takes the time, and
-    /// the reload counts as successful only while every file's last load
-    /// succeeded.
+    /// Record a (re)load attempt of `file`: the reload counts as successful
+    /// only while every file's last load succeeded, and only such a success
+    /// takes the time (a good web config reloaded beside a rejected
+    /// exporter config moves neither).
     pub fn record_reload(&self, file: ConfigFile, ok: bool) {
         let bit = file.bit();
         if ok {
-            self.failing.fetch_and(!bit, Ordering::AcqRel);
-            self.reload_success_at
-                .store(unix_now().to_bits(), Ordering::Relaxed);
+            let before = self.failing.fetch_and(!bit, Ordering::AcqRel);
+            if before & !bit == 0 {
+                self.reload_success_at
+                    .store(unix_now().to_bits(), Ordering::Relaxed);
+            }
         } else {
             self.failing.fetch_or(bit, Ordering::AcqRel);
         }
@@ -1210,6 +1213,24 @@ impl Collector for ProcessCollector {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_a_reload_of_every_file_without_failure_takes_the_time() {
+        let status = ExporterStatus::default();
+        status.record_reload(ConfigFile::Exporter, true);
+        let first = status.reload_success_at();
+        assert!(first > 0.0 && status.reload_successful());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // The exporter config rejected, the web config reloaded beside it.
+        status.record_reload(ConfigFile::Exporter, false);
+        status.record_reload(ConfigFile::Web, true);
+        assert!(!status.reload_successful());
+        assert_eq!(status.reload_success_at(), first);
+        status.record_reload(ConfigFile::Exporter, true);
+        assert!(status.reload_successful());
+        assert!(status.reload_success_at() > first);
+    }
+
     use super::*;
 
     #[test]

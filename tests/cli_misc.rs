@@ -253,6 +253,33 @@ fn config_check_shows_the_offending_lines_with_carets() {
 }
 
 #[test]
+fn config_check_from_its_variable_takes_the_usual_spellings() {
+    let (_dir, file) =
+        config_file("targets:\n  - name: a\n    statuspage: { url: \"http://127.0.0.1:9/\" }\n");
+    // A listen address the daemon cannot use: were the check not on, the
+    // daemon would start and fail on it instead of printing OK.
+    let run_with = |value: &str| {
+        Command::new(BIN)
+            .arg(format!("--config.file={}", file.display()))
+            .arg("--web.listen-address=256.0.0.1:1")
+            .env("UPSTREAM_EXPORTER_CONFIG_CHECK", value)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run binary")
+    };
+    for value in ["1", "true", "yes", "on"] {
+        let out = run_with(value);
+        assert_eq!(out.status.code(), Some(0), "{value}: {}", stderr(&out));
+        assert!(stdout(&out).starts_with("OK"), "{value}: {}", stdout(&out));
+    }
+    for value in ["0", "false", "no", "off"] {
+        let out = run_with(value);
+        assert_eq!(out.status.code(), Some(1), "{value}: {}", stderr(&out));
+        assert!(!stdout(&out).starts_with("OK"), "{value}: {}", stdout(&out));
+    }
+}
+
+#[test]
 fn a_bad_config_at_start_shows_the_line_and_never_a_secret() {
     // The error is on the line that holds the credential URL.
     let (_dir, file) = config_file(

@@ -28,7 +28,7 @@ const MAINTENANCE: &str = "statuspage/cloudamqp-summary-maintenance-in-progress.
 
 /// Environment variables that would change the output; every run starts
 /// without them.
-const NEUTRAL_ENV: [&str; 8] = [
+const NEUTRAL_ENV: [&str; 9] = [
     "NO_COLOR",
     "COLUMNS",
     "TERM",
@@ -37,6 +37,7 @@ const NEUTRAL_ENV: [&str; 8] = [
     "UPSTREAM_EXPORTER_LOG_FORMAT",
     "UPSTREAM_EXPORTER_PROBE_OUTPUT",
     "UPSTREAM_EXPORTER_PROBE_FAIL_ON",
+    "UPSTREAM_EXPORTER_PROBE_COLOR",
 ];
 
 /// The fixture upstream: `/<page>/api/v2/summary.json` for each page, and

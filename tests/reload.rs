@@ -230,6 +230,42 @@ async fn configmap_symlink_swap_is_picked_up_by_the_poll() {
     exporter.stop().await;
 }
 
+/// A reload asked for while the file is briefly gone (a deploy tool
+/// deleting and rewriting it) fails; when the same content comes back, the
+/// poll loads it and the gauge is 1 again, without another reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_of_a_missing_file_is_undone_by_the_poll_when_it_returns() {
+    let up = operational_upstream().await;
+    let parts = Parts {
+        config_poll_interval: Duration::from_millis(250),
+        ..Parts::default()
+    };
+    let exporter =
+        Exporter::start_with(&config(&[target("a", &up.url("/a.json"), "")]), parts).await;
+    let aside = exporter.config_path.with_extension("aside");
+    std::fs::rename(&exporter.config_path, &aside).unwrap();
+    let (status, body) = exporter.reload().await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("cannot read"), "{body}");
+    let gauge = |s: &harness::Scrape| s.get("upstream_exporter_config_last_reload_successful", &[]);
+    assert_eq!(gauge(&exporter.scrape().await), Some(0.0));
+    std::fs::rename(&aside, &exporter.config_path).unwrap();
+    eventually(
+        Duration::from_secs(3),
+        "the returned file loaded by the poll",
+        || async { (gauge(&exporter.scrape().await) == Some(1.0)).then_some(()) },
+    )
+    .await;
+    assert!(
+        exporter
+            .scrape()
+            .await
+            .of("upstream_target_info", "a")
+            .is_some()
+    );
+    exporter.stop().await;
+}
+
 fn write(path: &Path, yaml: &str) {
     std::fs::write(path, yaml).unwrap();
 }

@@ -406,6 +406,11 @@ async fn web_config_reload_on_change_and_a_bad_one_keeps_the_old() {
         "{body}"
     );
     assert!(!body.contains("plaintext"), "{body}");
+    assert!(
+        body.trim_end()
+            .ends_with("was reloaded; only the web config was rejected"),
+        "{body}"
+    );
     assert_eq!(get("bob", "two").await, 200);
     let scrape = c
         .get(s.http("/metrics"))
