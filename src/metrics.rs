@@ -839,7 +839,7 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_http_status_code",
-                "HTTP status of the last answer, 0 if none arrived.",
+                "HTTP status of the last answer, 0 if none arrived. Refreshed every probe interval, not on scrape.",
                 Kind::Gauge,
             ),
             1,
@@ -882,7 +882,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_component_status_code",
-                "Component status on the same scale as upstream_page_status_code.",
+                "Component status on the same scale as upstream_page_status_code. Refreshed every probe interval, not on scrape.",
                 Kind::Gauge,
             ),
             average(|s| s.component_count()),
@@ -906,7 +906,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_incidents_open",
-                "Open incidents by impact.",
+                "Open incidents by impact. Refreshed every probe interval, not on scrape.",
                 Kind::Gauge,
             ),
             Impact::ALL.len(),
@@ -921,7 +921,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_incident",
-                "One series per open incident; gone when it is resolved.",
+                "One series per open incident; gone when it is resolved. Refreshed every probe interval, not on scrape.",
                 Kind::Info,
             ),
             average(|s| s.incidents.len()),
@@ -941,7 +941,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_incident_started_timestamp_seconds",
-                "Unix time an open incident started.",
+                "Unix time an open incident started. Refreshed every probe interval, not on scrape.",
                 Kind::Gauge,
             ),
             average(|s| s.incidents.len()),
@@ -958,7 +958,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_maintenances_active",
-                "Maintenances the provider says are in progress.",
+                "Maintenances the provider says are in progress. Refreshed every probe interval, not on scrape.",
                 Kind::Gauge,
             ),
             1,
@@ -968,7 +968,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_maintenance_next_start_timestamp_seconds",
-                "Unix time the earliest scheduled maintenance starts; absent when none is scheduled.",
+                "Unix time the earliest scheduled maintenance starts; absent when none is scheduled. Refreshed every probe interval, not on scrape.",
                 Kind::Gauge,
             ),
             1,
@@ -996,12 +996,12 @@ fn tls_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
     let families: [(&'static str, &'static str, Expiry); 2] = [
         (
             "upstream_tls_cert_not_after_timestamp_seconds",
-            "Unix time the server's leaf certificate expires (http prober, HTTPS).",
+            "Unix time the server's leaf certificate expires (http prober, HTTPS). Refreshed every probe interval, not on scrape.",
             |h| h.tls_not_after,
         ),
         (
             "upstream_tls_chain_earliest_not_after_timestamp_seconds",
-            "Unix time the earliest-expiring certificate of the chain the server presented expires (http prober, HTTPS).",
+            "Unix time the earliest-expiring certificate of the chain the server presented expires (http prober, HTTPS). Refreshed every probe interval, not on scrape.",
             |h| h.tls_chain_earliest_not_after,
         ),
     ];
@@ -1109,7 +1109,7 @@ impl Collector for ExporterCollector {
         .encode_gauge(&i64::from(self.status.reload_successful()))?;
         enc.encode_descriptor(
             "upstream_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful load or reload of the config file or of the web config file.",
+            "Unix time of the last load or reload after which the config file and the web config file were both loaded.",
             None,
             MetricType::Gauge,
         )?
