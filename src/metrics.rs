@@ -25,6 +25,14 @@ use crate::probe::{HttpSnapshot, Impact, Reason, Severity, StatusSnapshot};
 use crate::shard::Shard;
 use crate::state::{DURATION_BUCKET_LABELS, ProbeRecord, SharedTargets, TargetState, unix_now};
 
+/// A family's HELP text with SPEC's note that probes, not scrapes, refresh
+/// its values: one wording for every such family.
+macro_rules! refreshed {
+    ($help:literal) => {
+        concat!($help, " Refreshed every probe interval, not on scrape.")
+    };
+}
+
 /// Content type of the Prometheus text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Content type of OpenMetrics text.
@@ -767,7 +775,7 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_probe_success",
-                "1 if the target's last probe succeeded. Refreshed every probe interval, not on scrape.",
+                refreshed!("1 if the target's last probe succeeded."),
                 Kind::Gauge,
             ),
             1,
@@ -839,7 +847,7 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_http_status_code",
-                "HTTP status of the last answer, 0 if none arrived. Refreshed every probe interval, not on scrape.",
+                refreshed!("HTTP status of the last answer, 0 if none arrived."),
                 Kind::Gauge,
             ),
             1,
@@ -882,7 +890,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_component_status_code",
-                "Component status on the same scale as upstream_page_status_code. Refreshed every probe interval, not on scrape.",
+                refreshed!("Component status on the same scale as upstream_page_status_code."),
                 Kind::Gauge,
             ),
             average(|s| s.component_count()),
@@ -906,7 +914,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_incidents_open",
-                "Open incidents by impact. Refreshed every probe interval, not on scrape.",
+                refreshed!("Open incidents by impact."),
                 Kind::Gauge,
             ),
             Impact::ALL.len(),
@@ -921,7 +929,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_incident",
-                "One series per open incident; gone when it is resolved. Refreshed every probe interval, not on scrape.",
+                refreshed!("One series per open incident; gone when it is resolved."),
                 Kind::Info,
             ),
             average(|s| s.incidents.len()),
@@ -941,7 +949,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_incident_started_timestamp_seconds",
-                "Unix time an open incident started. Refreshed every probe interval, not on scrape.",
+                refreshed!("Unix time an open incident started."),
                 Kind::Gauge,
             ),
             average(|s| s.incidents.len()),
@@ -958,7 +966,7 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_maintenances_active",
-                "Maintenances the provider says are in progress. Refreshed every probe interval, not on scrape.",
+                refreshed!("Maintenances the provider says are in progress."),
                 Kind::Gauge,
             ),
             1,
@@ -968,7 +976,9 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
             loaded,
             (
                 "upstream_maintenance_next_start_timestamp_seconds",
-                "Unix time the earliest scheduled maintenance starts; absent when none is scheduled. Refreshed every probe interval, not on scrape.",
+                refreshed!(
+                    "Unix time the earliest scheduled maintenance starts; absent when none is scheduled."
+                ),
                 Kind::Gauge,
             ),
             1,
@@ -987,7 +997,9 @@ fn status_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
         .collect()
 }
 
-const HELP_PAGE_STATUS: &str = "Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage. Refreshed every probe interval, not on scrape.";
+const HELP_PAGE_STATUS: &str = refreshed!(
+    "Overall page status: 0 unknown, 1 operational, 2 maintenance, 3 degraded, 4 partial_outage, 5 major_outage."
+);
 
 /// `http` prober: TLS expiry last seen (by a success, or a failure after
 /// the handshake), until stale.
@@ -996,12 +1008,14 @@ fn tls_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
     let families: [(&'static str, &'static str, Expiry); 2] = [
         (
             "upstream_tls_cert_not_after_timestamp_seconds",
-            "Unix time the server's leaf certificate expires (http prober, HTTPS). Refreshed every probe interval, not on scrape.",
+            refreshed!("Unix time the server's leaf certificate expires (http prober, HTTPS)."),
             |h| h.tls_not_after,
         ),
         (
             "upstream_tls_chain_earliest_not_after_timestamp_seconds",
-            "Unix time the earliest-expiring certificate of the chain the server presented expires (http prober, HTTPS). Refreshed every probe interval, not on scrape.",
+            refreshed!(
+                "Unix time the earliest-expiring certificate of the chain the server presented expires (http prober, HTTPS)."
+            ),
             |h| h.tls_chain_earliest_not_after,
         ),
     ];
@@ -1213,6 +1227,7 @@ impl Collector for ProcessCollector {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn only_a_reload_of_every_file_without_failure_takes_the_time() {
@@ -1230,8 +1245,6 @@ mod tests {
         assert!(status.reload_successful());
         assert!(status.reload_success_at() > first);
     }
-
-    use super::*;
 
     #[test]
     fn converts_counters_and_info_for_text_format() {

@@ -24,6 +24,23 @@ fn config(targets: &[String]) -> String {
     )
 }
 
+/// The file poll every 250 ms instead of the default.
+fn polling_fast() -> Parts {
+    Parts {
+        config_poll_interval: Duration::from_millis(250),
+        ..Parts::default()
+    }
+}
+
+/// Whether `/metrics` lists target `name`.
+async fn lists(exporter: &Exporter, name: &str) -> bool {
+    exporter
+        .scrape()
+        .await
+        .of("upstream_target_info", name)
+        .is_some()
+}
+
 async fn operational_upstream() -> Upstream {
     Upstream::start(|_| Reply::json(summary(2, "operational"))).await
 }
@@ -174,19 +191,9 @@ async fn configmap_symlink_swap_is_picked_up_by_the_poll() {
     symlink("..2026_01_01_00_00_00.1", root.join("..data")).unwrap();
     symlink("..data/exporter.yaml", root.join("exporter.yaml")).unwrap();
     let config_path = root.join("exporter.yaml");
-    let parts = Parts {
-        config_poll_interval: Duration::from_millis(250),
-        ..Parts::default()
-    };
-    let exporter = Exporter::start_at(dir, config_path, parts).await;
+    let exporter = Exporter::start_at(dir, config_path, polling_fast()).await;
     let root = exporter.dir.path().to_path_buf();
-    assert!(
-        exporter
-            .scrape()
-            .await
-            .of("upstream_target_info", "a")
-            .is_some()
-    );
+    assert!(lists(&exporter, "a").await);
 
     // The atomic swap, exactly as the kubelet does it.
     std::fs::create_dir(root.join("..2026_01_01_00_01_00.2")).unwrap();
@@ -205,14 +212,7 @@ async fn configmap_symlink_swap_is_picked_up_by_the_poll() {
     eventually(
         Duration::from_secs(3),
         "target b after the swap",
-        || async {
-            exporter
-                .scrape()
-                .await
-                .of("upstream_target_info", "b")
-                .is_some()
-                .then_some(())
-        },
+        || async { lists(&exporter, "b").await.then_some(()) },
     )
     .await;
     // The poll waits for the content to hold still before loading it.
@@ -236,12 +236,11 @@ async fn configmap_symlink_swap_is_picked_up_by_the_poll() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_of_a_missing_file_is_undone_by_the_poll_when_it_returns() {
     let up = operational_upstream().await;
-    let parts = Parts {
-        config_poll_interval: Duration::from_millis(250),
-        ..Parts::default()
-    };
-    let exporter =
-        Exporter::start_with(&config(&[target("a", &up.url("/a.json"), "")]), parts).await;
+    let exporter = Exporter::start_with(
+        &config(&[target("a", &up.url("/a.json"), "")]),
+        polling_fast(),
+    )
+    .await;
     let aside = exporter.config_path.with_extension("aside");
     std::fs::rename(&exporter.config_path, &aside).unwrap();
     let (status, body) = exporter.reload().await;
@@ -256,13 +255,7 @@ async fn a_reload_of_a_missing_file_is_undone_by_the_poll_when_it_returns() {
         || async { (gauge(&exporter.scrape().await) == Some(1.0)).then_some(()) },
     )
     .await;
-    assert!(
-        exporter
-            .scrape()
-            .await
-            .of("upstream_target_info", "a")
-            .is_some()
-    );
+    assert!(lists(&exporter, "a").await);
     exporter.stop().await;
 }
 
