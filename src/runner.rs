@@ -614,8 +614,11 @@ pub fn publish(
     retry_after
 }
 
-/// Rules that need history: a page that had components and now lists none
-/// has changed shape (a migrated or broken page), not become healthy.
+/// Rules that need history: a page that listed components and now lists
+/// none has changed shape (a migrated or broken page), not become healthy.
+/// What the page lists counts, not what the target's filter keeps of it: a
+/// vendor renaming the one component an `include` names leaves a page that
+/// still answers, and its status must go on being exported.
 fn check_against_previous(
     success: ProbeSuccess,
     previous: &ProbeRecord,
@@ -623,11 +626,8 @@ fn check_against_previous(
     let ProbeOutput::Status(snapshot) = &success.output else {
         return Ok(success);
     };
-    let had_components = previous
-        .status
-        .as_ref()
-        .is_some_and(|s| s.component_count() > 0);
-    if had_components && snapshot.component_count() == 0 {
+    let listed_before = previous.status.as_ref().and_then(|s| s.listed).unwrap_or(0);
+    if listed_before > 0 && snapshot.listed == Some(0) {
         return Err(ProbeError::new(
             Reason::Schema,
             "the page listed components before and now lists none",

@@ -255,3 +255,66 @@ async fn redirect_loop_is_redirect() {
         .unwrap_err();
     assert_eq!(err.reason, Reason::Redirect, "{err}");
 }
+
+/// The page as it is probed twice, through the daemon's publish: the
+/// record after the second answer.
+async fn record_after(
+    first: Vec<u8>,
+    second: Vec<u8>,
+    block: &str,
+) -> upstream_exporter::state::ProbeRecord {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(SUMMARY))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(first, "application/json"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(SUMMARY))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(second, "application/json"))
+        .mount(&server)
+        .await;
+    let config = common::statuspage_target_with(&server.uri(), "", block);
+    let state = upstream_exporter::state::TargetState::new(config.clone());
+    for _ in 0..2 {
+        let result = probe(&config).await;
+        upstream_exporter::runner::publish(&state, result, Duration::from_millis(5));
+    }
+    upstream_exporter::state::ProbeRecord::clone(&state.record())
+}
+
+/// GitHub's page with its `Webhooks` component renamed and a critical
+/// indicator, as a vendor renaming a component mid-incident sends it.
+fn github_renamed_and_critical() -> Vec<u8> {
+    let mut page: serde_json::Value = serde_json::from_slice(&github()).unwrap();
+    for row in page["components"].as_array_mut().unwrap() {
+        if row["name"] == "Webhooks" {
+            row["name"] = "Webhooks v2".into();
+        }
+    }
+    page["status"]["indicator"] = "critical".into();
+    serde_json::to_vec(&page).unwrap()
+}
+
+/// A filter that matches nothing any more (the one component it names
+/// was renamed) leaves a page that still lists its components: the probe
+/// succeeds and the page's status goes on being exported. Only a page
+/// that itself lists none has changed shape (`schema`).
+#[tokio::test]
+async fn a_filter_that_stops_matching_is_not_a_page_that_lost_its_components() {
+    let include = r#"components: { include: ["^Webhooks$"] }"#;
+    let record = record_after(github(), github_renamed_and_critical(), include).await;
+    assert!(record.success, "{:?}", record.error);
+    let snapshot = record.status.expect("a snapshot");
+    assert_eq!(snapshot.component_count(), 0);
+    assert_eq!(snapshot.page.code(), 5);
+
+    let mut emptied: serde_json::Value = serde_json::from_slice(&github()).unwrap();
+    emptied["components"] = serde_json::json!([]);
+    let emptied = serde_json::to_vec(&emptied).unwrap();
+    let record = record_after(github(), emptied, include).await;
+    assert!(!record.success);
+    let error = record.error.expect("an error");
+    assert_eq!(error.reason, Reason::Schema, "{error}");
+}

@@ -176,6 +176,36 @@ fn one_open_medium_incident_with_a_products_filter() {
     // Google's product id works as a products entry too.
     let snap = parse(&body, &cfg(&["VNJxzcH58QmTt5H6pnT6"])).map(|s| s.components.len());
     assert_eq!(snap, Ok(1));
+
+    // The same product listed twice, once by title and once by id: both
+    // entries show its incident, under the labels as configured.
+    let both = cfg(&["Google Cloud Networking", "VNJxzcH58QmTt5H6pnT6"]);
+    let snap = parse(&body, &both).expect("parses");
+    let codes: Vec<(&str, Severity)> = snap.components.iter().map(|c| (c.id(), c.status)).collect();
+    assert_eq!(
+        codes,
+        [
+            ("Google Cloud Networking", Severity::PartialOutage),
+            ("VNJxzcH58QmTt5H6pnT6", Severity::PartialOutage)
+        ]
+    );
+    assert_eq!(snap.incidents.len(), 1);
+}
+
+/// Without `products:` the products come from the incident history, which
+/// may empty out: that is a quiet page, not a page that lost its
+/// components (`listed` is what the daemon compares with the last answer).
+#[test]
+fn products_from_the_history_are_not_a_listing() {
+    let body = reopened(&[NETWORKING_DISRUPTION]);
+    let snap = parse(&body, &cfg(&[])).expect("parses");
+    assert!(snap.components.len() > 1);
+    assert_eq!(snap.listed, None);
+    let quiet = parse(b"[]", &cfg(&[])).expect("parses");
+    assert_eq!((quiet.components.len(), quiet.listed), (0, None));
+    // Configured products are a listing of their own.
+    let snap = parse(b"[]", &cfg(&["Cloud Run"])).expect("parses");
+    assert_eq!(snap.listed, Some(1));
 }
 
 #[test]

@@ -304,3 +304,22 @@ proptest! {
         let _ = parse(&body, &cfg());
     }
 }
+
+/// A message `state` outside the table gives the status `unknown`, counted;
+/// a known one its word.
+#[test]
+fn unknown_incident_state_is_counted() {
+    let body = br#"{"result":{"status":[],"incidents":[
+        {"_id":"a","name":"New state","messages":[{"state":999,"status":400}]},
+        {"_id":"b","name":"Known","messages":[{"state":200,"status":300}]},
+        {"_id":"c","name":"Silent","messages":[]}]}}"#;
+    let snap = parse(body, &cfg()).expect("parses");
+    let statuses: Vec<(&str, &str)> = (snap.incidents.iter())
+        .map(|i| (i.id.as_str(), i.status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("a", "unknown"), ("b", "identified"), ("c", "unknown")]
+    );
+    assert_eq!(unknown(&snap, "incident_state"), 1);
+}

@@ -832,3 +832,33 @@ proptest! {
         let _ = parse(&body[..end], &cfg());
     }
 }
+
+/// Incident and maintenance status words outside Statuspage's vocabulary
+/// are counted; such an incident stays open (it is listed among the
+/// unresolved ones), such a maintenance is neither active nor next.
+#[test]
+fn unknown_incident_and_maintenance_statuses_are_counted() {
+    let body = r#"{"page":{"id":"p"},"status":{"indicator":"minor"},"components":[],
+        "incidents":[
+          {"id":"i1","name":"New word","status":"weird","impact":"minor"},
+          {"id":"i2","name":"No word","impact":"minor"},
+          {"id":"i3","name":"Known","status":"monitoring","impact":"major"},
+          {"id":"i4","name":"Over","status":"resolved","impact":"major"}],
+        "scheduled_maintenances":[
+          {"id":"m1","status":"unknownword","scheduled_for":"2030-01-01T00:00:00Z"},
+          {"id":"m2","status":"completed","scheduled_for":"2020-01-01T00:00:00Z"},
+          {"id":"m3","status":"scheduled","scheduled_for":"2031-01-01T00:00:00Z"},
+          {"id":"m4","scheduled_for":"2029-01-01T00:00:00Z"}]}"#;
+    let snap = parse_str(body).expect("parses");
+    let open: Vec<(&str, &str)> = (snap.incidents.iter())
+        .map(|i| (i.id.as_str(), i.status.as_str()))
+        .collect();
+    assert_eq!(
+        open,
+        [("i1", "weird"), ("i2", "unknown"), ("i3", "monitoring")]
+    );
+    assert_eq!(unknown(&snap, "incident_status"), 2);
+    assert_eq!(unknown(&snap, "maintenance_status"), 2);
+    assert_eq!(snap.maintenances_active, 0);
+    assert_close(snap.next_maintenance_start, 1_924_992_000.0);
+}

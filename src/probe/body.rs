@@ -397,6 +397,7 @@ pub fn join_path(base: &url::Url, segments: &[&str]) -> url::Url {
 /// Apply the target's component filter and cap to `snap.components`, the
 /// same way for every prober:
 ///
+/// 0. how many rows the body listed goes to `snap.listed`;
 /// 1. duplicate ids: the first row wins (names may repeat, ids may not);
 /// 2. `filter.allows(id, name)` decides which components are exported;
 /// 3. past `max` exported components the rest are dropped and counted in
@@ -411,6 +412,7 @@ pub fn finish_components(
     max: usize,
 ) -> Severity {
     let all = std::mem::take(&mut snap.components);
+    snap.listed = Some(u32::try_from(all.len()).unwrap_or(u32::MAX));
     let mut seen: HashSet<String> = HashSet::with_capacity(all.len());
     let mut kept: Vec<Component> = Vec::with_capacity(all.len().min(max));
     let mut worst = Severity::Unknown;

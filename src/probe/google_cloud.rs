@@ -14,7 +14,9 @@
 //! - Components are products, `id` = `name` = the product title, group "".
 //!   With `products:` configured, exactly those (matched by title,
 //!   case-insensitively, or by Google's product id), so the series exist
-//!   while all is well. Without it, every product the body names (its
+//!   while all is well; their labels are the entries as configured (a
+//!   quiet product's title is nowhere in the body), and an entry matching
+//!   an incident's product by title and another by id both get it. Without it, every product the body names (its
 //!   history included), so series stay stable as incidents open and close
 //!   (and a quiet day does not look like "the page lost its components").
 //! - A product's severity: operational without an open incident naming it,
@@ -131,12 +133,16 @@ pub fn parse(body: &[u8], cfg: &GoogleCloudConfig) -> Result<StatusSnapshot, Pro
     }
     let mut snap = StatusSnapshot::default();
 
-    // Configured product entry → index of its component.
-    let wanted = |title: &str, id: Option<&str>| -> Option<usize> {
-        cfg.products.iter().position(|p| {
-            let p = p.trim();
-            p.eq_ignore_ascii_case(title) || id.is_some_and(|id| id == p)
-        })
+    // The configured entries naming a product (by title or by id): every
+    // one of them, since one product may be listed twice, once each way.
+    let wanted = |title: &str, id: Option<&str>| -> Vec<usize> {
+        (cfg.products.iter().enumerate())
+            .filter(|(_, p)| {
+                let p = p.trim();
+                p.eq_ignore_ascii_case(title) || id.is_some_and(|id| id == p)
+            })
+            .map(|(i, _)| i)
+            .collect()
     };
     // (title, severity) per product, in config or first-seen order.
     let mut products: Vec<(String, Severity)> = cfg
@@ -164,25 +170,26 @@ pub fn parse(body: &[u8], cfg: &GoogleCloudConfig) -> Result<StatusSnapshot, Pro
         };
         let mut relevant = cfg.products.is_empty();
         for (title, id) in &affected {
-            let index = if cfg.products.is_empty() {
+            let indices = if cfg.products.is_empty() {
                 match products.iter().position(|(t, _)| t == title) {
-                    Some(i) => Some(i),
+                    Some(i) => vec![i],
                     None => {
                         products.push((title.clone(), Severity::Operational));
-                        Some(products.len() - 1)
+                        vec![products.len() - 1]
                     }
                 }
             } else {
                 wanted(title, id.as_deref())
             };
-            let Some(index) = index else { continue };
-            relevant = true;
-            if let (Some(sev), Some((_, current))) = (severity, products.get_mut(index)) {
-                *current = if *current == Severity::Operational {
-                    sev
-                } else {
-                    Severity::worst([*current, sev])
-                };
+            for index in indices {
+                relevant = true;
+                if let (Some(sev), Some((_, current))) = (severity, products.get_mut(index)) {
+                    *current = if *current == Severity::Operational {
+                        sev
+                    } else {
+                        Severity::worst([*current, sev])
+                    };
+                }
             }
         }
         if open && relevant {
@@ -195,6 +202,11 @@ pub fn parse(body: &[u8], cfg: &GoogleCloudConfig) -> Result<StatusSnapshot, Pro
         .map(|(title, status)| Component::new(&title, &title, "", status))
         .collect();
     let worst = finish_components(&mut snap, &cfg.components, cfg.max_components);
+    if cfg.products.is_empty() {
+        // Products seen in the incident history, not a list the page keeps:
+        // a history with none left is a quiet page, not a changed one.
+        snap.listed = None;
+    }
     snap.page = worst.max(Severity::Operational);
     Ok(snap)
 }

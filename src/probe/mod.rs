@@ -355,6 +355,12 @@ pub struct StatusSnapshot {
     pub next_maintenance_start: Option<f64>,
     /// Components dropped by `max_components` (0 when not capped).
     pub components_capped: usize,
+    /// How many components the body itself listed, before the target's
+    /// filter and cap; `None` where the components are not a list the page
+    /// keeps (Google Cloud's products, gathered from its incident history).
+    /// A page that listed some and now lists none has changed shape; a
+    /// filter that matches nothing any more has not.
+    pub listed: Option<u32>,
     /// Unknown enum values seen in this answer, by field name.
     pub unknown_values: Vec<(&'static str, u64)>,
     /// Which published snapshot this is (see [`StatusSnapshot::published_id`]);
@@ -416,6 +422,7 @@ impl StatusSnapshot {
             && self.maintenances_active == other.maintenances_active
             && self.next_maintenance_start == other.next_maintenance_start
             && self.components_capped == other.components_capped
+            && self.listed == other.listed
             && self.unknown_values == other.unknown_values
     }
 

@@ -47,6 +47,9 @@ pub const FIELD_COMPONENT_STATUS: &str = "component_status";
 pub const FIELD_PAGE_STATUS: &str = "page_status";
 /// `unknown_values` field of an incident message `status` code outside the table.
 pub const FIELD_INCIDENT_IMPACT: &str = "incident_impact";
+/// `unknown_values` field of an incident message `state` code outside the
+/// table (the incident's status label is then `unknown`).
+pub const FIELD_INCIDENT_STATE: &str = "incident_state";
 
 /// Validated `statusio:` block.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,14 +171,13 @@ fn components(rows: &[Value], snap: &mut StatusSnapshot) {
     }
 }
 
-/// Incident `state` codes of status.io messages.
-fn state_word(code: Option<i64>) -> String {
+/// Incident `state` codes of status.io messages; `None` for other codes.
+fn state_word(code: i64) -> Option<&'static str> {
     match code {
-        Some(100) => "investigating".to_owned(),
-        Some(200) => "identified".to_owned(),
-        Some(300) => "monitoring".to_owned(),
-        Some(other) => other.to_string(),
-        None => "unknown".to_owned(),
+        100 => Some("investigating"),
+        200 => Some("identified"),
+        300 => Some("monitoring"),
+        _ => None,
     }
 }
 
@@ -218,7 +220,15 @@ fn open_incidents(list: &[Value], snap: &mut StatusSnapshot) {
                 Impact::None
             }),
         };
-        let status = state_word(latest.and_then(|m| int(m.get("state"))));
+        let status = match latest.map(|m| int(m.get("state"))) {
+            // No message, or one without a state: nothing to map.
+            None | Some(None) => "unknown",
+            Some(Some(code)) => state_word(code).unwrap_or_else(|| {
+                snap.count_unknown(FIELD_INCIDENT_STATE);
+                "unknown"
+            }),
+        }
+        .to_owned();
         snap.incidents.push(Incident {
             name: text(inc.get("name"))
                 .unwrap_or_else(|| id.clone())

@@ -49,6 +49,12 @@ pub const FIELD_COMPONENT_STATUS: &str = "component_status";
 pub const FIELD_PAGE_INDICATOR: &str = "page_indicator";
 /// `unknown_values` field name for an incident `impact` word that is not mapped.
 pub const FIELD_INCIDENT_IMPACT: &str = "incident_impact";
+/// `unknown_values` field name for an incident `status` word that is neither
+/// open nor closed in Statuspage's vocabulary (the incident stays open).
+pub const FIELD_INCIDENT_STATUS: &str = "incident_status";
+/// `unknown_values` field name for a maintenance `status` word outside
+/// Statuspage's vocabulary (the maintenance is neither active nor next).
+pub const FIELD_MAINTENANCE_STATUS: &str = "maintenance_status";
 
 const COMPONENT_WORDS: [(&str, Severity); 5] = [
     ("operational", Severity::Operational),
@@ -76,6 +82,10 @@ const IMPACT_WORDS: [(&str, Impact); 5] = [
 
 /// Incident statuses that mean "no longer open".
 const CLOSED_INCIDENT_WORDS: [&str; 3] = ["resolved", "postmortem", "completed"];
+/// Incident statuses of an open incident.
+const OPEN_INCIDENT_WORDS: [&str; 3] = ["investigating", "identified", "monitoring"];
+/// Maintenance statuses that are neither active nor upcoming.
+const ENDED_MAINTENANCE_WORDS: [&str; 1] = ["completed"];
 /// Maintenance statuses that mean "active now" (the provider's word, not the clock).
 const ACTIVE_MAINTENANCE_WORDS: [&str; 2] = ["in_progress", "verifying"];
 /// Maintenance status of an upcoming maintenance.
@@ -214,6 +224,8 @@ fn components(s: &RawSummary<'_>, cfg: &StatuspageConfig, snap: &mut StatusSnaps
         }
     }
 
+    let listed = is_group.iter().filter(|group| !**group).count();
+    snap.listed = Some(u32::try_from(listed).unwrap_or(u32::MAX));
     let mut worst = Severity::Unknown;
     for (i, (id, row)) in rows.iter().enumerate() {
         if is_group[i] {
@@ -279,6 +291,11 @@ fn incidents(s: &RawSummary<'_>, snap: &mut StatusSnapshot) {
         if snap.incidents.iter().any(|known| known.id == id) {
             continue;
         }
+        // A word of neither kind: listed among the unresolved incidents, so
+        // open, but counted (a vendor's new vocabulary shows).
+        if !status.is_some_and(|w| is_one_of(&OPEN_INCIDENT_WORDS, w)) {
+            snap.count_unknown(FIELD_INCIDENT_STATUS);
+        }
         let impact = match inc.impact.word().and_then(incident_impact) {
             Some(impact) => impact,
             None => {
@@ -312,12 +329,19 @@ fn maintenances(s: &RawSummary<'_>, snap: &mut StatusSnapshot) {
             seen.push(id);
         }
         let Some(status) = m.status.word() else {
+            snap.count_unknown(FIELD_MAINTENANCE_STATUS);
             continue;
         };
+        let scheduled = status.eq_ignore_ascii_case(SCHEDULED_MAINTENANCE_WORD);
+        if !scheduled
+            && !is_one_of(&ACTIVE_MAINTENANCE_WORDS, status)
+            && !is_one_of(&ENDED_MAINTENANCE_WORDS, status)
+        {
+            snap.count_unknown(FIELD_MAINTENANCE_STATUS);
+        }
         if is_one_of(&ACTIVE_MAINTENANCE_WORDS, status) {
             snap.maintenances_active = snap.maintenances_active.saturating_add(1);
-        } else if status.eq_ignore_ascii_case(SCHEDULED_MAINTENANCE_WORD)
-            && let Some(start) = m.scheduled_for.as_str().and_then(parse_timestamp)
+        } else if scheduled && let Some(start) = m.scheduled_for.as_str().and_then(parse_timestamp)
         {
             snap.next_maintenance_start = Some(match snap.next_maintenance_start {
                 Some(next) => next.min(start),
