@@ -77,7 +77,8 @@ pub struct Cli {
     )]
     pub config_check: bool,
 
-    /// Address to listen on for HTTP (`:PORT` listens on every interface).
+    /// Address to listen on for HTTP (`:PORT` listens on every interface,
+    /// IPv4 and IPv6).
     #[arg(
         long = "web.listen-address",
         env = "UPSTREAM_EXPORTER_WEB_LISTEN_ADDRESS",
@@ -308,10 +309,12 @@ fn parse_telemetry_path(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// `:10138` → `0.0.0.0:10138`; anything else is used as given.
+/// `:10138` → `[::]:10138`, every interface, IPv4 and IPv6 alike (the
+/// daemon binds it dual-stack, or `0.0.0.0` where the host has no IPv6,
+/// as Go's `:PORT` does); anything else is used as given.
 pub fn normalize_listen_address(addr: &str) -> String {
     match addr.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
+        Some(port) => format!("[::]:{port}"),
         None => addr.to_string(),
     }
 }
@@ -427,7 +430,7 @@ mod tests {
 
     #[test]
     fn listen_address_forms() {
-        assert_eq!(normalize_listen_address(":10138"), "0.0.0.0:10138");
+        assert_eq!(normalize_listen_address(":10138"), "[::]:10138");
         assert_eq!(normalize_listen_address("127.0.0.1:1"), "127.0.0.1:1");
     }
 

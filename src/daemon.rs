@@ -40,7 +40,8 @@ const SETTLE_ATTEMPTS: usize = 4;
 pub enum DaemonError {
     #[error("{0}")]
     Config(#[from] ConfigError),
-    #[error("cannot listen on {address}: {source}")]
+    // The cause is the error's source: `main` prints the chain.
+    #[error("cannot listen on {address}")]
     Listen {
         address: String,
         source: std::io::Error,
@@ -92,10 +93,43 @@ impl Default for Parts {
     }
 }
 
+/// Listen on `address`. The unspecified IPv6 address (`[::]:PORT`, what
+/// `:PORT` means) takes IPv4 too, whatever the host's `bindv6only`: on an
+/// IPv6-first Kubernetes cluster the kubelet's probes and Prometheus come
+/// to the pod's IPv6 address, elsewhere to its IPv4 one. A host without
+/// IPv6 gets `0.0.0.0:PORT` instead, as Go's `:PORT` does.
+pub async fn bind_listener(address: &str) -> std::io::Result<TcpListener> {
+    let parsed: Option<std::net::SocketAddr> = address.parse().ok();
+    let Some(any_v6) = parsed.filter(|a| a.is_ipv6() && a.ip().is_unspecified()) else {
+        return TcpListener::bind(address).await;
+    };
+    match dual_stack(any_v6) {
+        Ok(listener) => Ok(listener),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => Err(error),
+        Err(error) => {
+            let v4 = std::net::SocketAddr::from(([0, 0, 0, 0], any_v6.port()));
+            tracing::debug!(%error, fallback = %v4, "no IPv6 listener");
+            TcpListener::bind(v4).await.map_err(|_| error)
+        }
+    }
+}
+
+fn dual_stack(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    // As tokio's own bind: a restart may reuse the port at once.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// Run until SIGTERM/SIGINT. Returns Err only for start-up failures.
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     let shutdown = CancellationToken::new();
-    let listener = TcpListener::bind(&opts.listen_address)
+    let listener = bind_listener(&opts.listen_address)
         .await
         .map_err(|source| DaemonError::Listen {
             address: opts.listen_address.clone(),
@@ -548,6 +582,24 @@ fn checksum(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `[::]:PORT` (what `:PORT` means) takes IPv4 connections too; a port
+    /// already taken is an error, not a quiet fall-back to IPv4 alone.
+    #[tokio::test]
+    async fn every_interface_takes_ipv4_and_a_taken_port_is_an_error() {
+        let listener = bind_listener("[::]:0").await.expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("an IPv4 client is accepted");
+        accepted.await.unwrap().expect("accepted");
+
+        let held = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let error = bind_listener(&format!("[::]:{port}")).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse, "{error}");
+    }
 
     const OLD: &str = "targets:\n  - name: a\n    statuspage: { url: \"http://127.0.0.1:9/\" }\n";
     const NEW: &str = "targets:\n  - name: a\n    statuspage: { url: \"http://127.0.0.1:9/\" }\n  - name: b\n    statuspage: { url: \"http://127.0.0.1:9/b\" }\n";

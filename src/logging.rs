@@ -1,7 +1,10 @@
 //! Logs: `tracing` with `--log.level` and `--log.format=logfmt|json`.
 //!
 //! logfmt is what Prometheus and its exporters print (`ts=… level=… msg=…
-//! key=value`), so the exporter's lines sit naturally next to theirs.
+//! key=value`), so the exporter's lines sit naturally next to theirs. The
+//! JSON lines carry the same keys (`{"ts":…,"level":"warn","msg":…,…}`, as
+//! Prometheus' own JSON logs), so a log pipeline matches either format by
+//! the same names.
 
 use std::fmt;
 
@@ -47,12 +50,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let result = match format {
-        LogFormat::Json => builder
-            .json()
-            .with_target(false)
-            .with_current_span(false)
-            .flatten_event(true)
-            .try_init(),
+        LogFormat::Json => builder.event_format(Json).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
     // Already installed (tests, or a second call): keep the first one,
@@ -107,43 +105,121 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        let (ts, level, fields) = read_event(event);
         write!(writer, "ts={ts} level={level}")?;
-        let mut visitor = LogfmtVisitor {
-            message: None,
-            fields: String::new(),
-        };
-        event.record(&mut visitor);
-        if let Some(msg) = visitor.message {
-            write!(writer, " msg={}", quote(&msg))?;
+        if let Some(msg) = &fields.message {
+            write!(writer, " msg={}", quote(msg))?;
         }
-        writeln!(writer, "{}", visitor.fields)
+        for (name, value) in &fields.pairs {
+            match value {
+                FieldValue::Text(text) => write!(writer, " {name}={}", quote(text))?,
+                FieldValue::Literal(literal) => write!(writer, " {name}={literal}")?,
+            }
+        }
+        writeln!(writer)
     }
 }
 
-struct LogfmtVisitor {
-    message: Option<String>,
-    fields: String,
+/// JSON event formatter: one object per line, with logfmt's keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Json;
+
+impl<S, N> FormatEvent<S, N> for Json
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let (ts, level, fields) = read_event(event);
+        write!(writer, "{{\"ts\":\"{ts}\",\"level\":\"{level}\"")?;
+        if let Some(msg) = &fields.message {
+            write!(writer, ",\"msg\":{}", json_string(msg))?;
+        }
+        for (name, value) in &fields.pairs {
+            match value {
+                FieldValue::Text(text) => {
+                    write!(writer, ",{}:{}", json_string(name), json_string(text))?
+                }
+                FieldValue::Literal(literal) => write!(writer, ",{}:{literal}", json_string(name))?,
+            }
+        }
+        writeln!(writer, "}}")
+    }
 }
 
-impl Visit for LogfmtVisitor {
+/// An event's time (RFC 3339, milliseconds, UTC), its level in lower case
+/// (as Prometheus writes it) and its fields.
+fn read_event(event: &Event<'_>) -> (String, String, Fields) {
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let level = event.metadata().level().as_str().to_ascii_lowercase();
+    let mut fields = Fields::default();
+    event.record(&mut fields);
+    (ts, level, fields)
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// One event's fields, in the order given, its `message` apart.
+#[derive(Default)]
+struct Fields {
+    message: Option<String>,
+    pairs: Vec<(&'static str, FieldValue)>,
+}
+
+enum FieldValue {
+    /// Quoted where the format needs it.
+    Text(String),
+    /// A number or a boolean, written bare in both formats.
+    Literal(String),
+}
+
+impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, value.to_string());
+        self.push(field, FieldValue::Text(value.to_string()));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, format!("{value:?}"));
+        self.push(field, FieldValue::Text(format!("{value:?}")));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, FieldValue::Literal(value.to_string()));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, FieldValue::Literal(value.to_string()));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, FieldValue::Literal(value.to_string()));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // JSON has no NaN or infinities: those go as text.
+        let text = format!("{value:?}");
+        self.push(
+            field,
+            if value.is_finite() {
+                FieldValue::Literal(text)
+            } else {
+                FieldValue::Text(text)
+            },
+        );
     }
 }
 
-impl LogfmtVisitor {
-    fn push(&mut self, field: &Field, value: String) {
-        if field.name() == "message" {
-            self.message = Some(value);
-        } else {
-            use fmt::Write as _;
-            let _ = write!(self.fields, " {}={}", field.name(), quote(&value));
+impl Fields {
+    fn push(&mut self, field: &Field, value: FieldValue) {
+        match value {
+            FieldValue::Text(text) if field.name() == "message" => self.message = Some(text),
+            value => self.pairs.push((field.name(), value)),
         }
     }
 }
@@ -212,6 +288,61 @@ mod tests {
         assert!(
             line_text.contains(" location=src/logging.rs:"),
             "{line_text}"
+        );
+    }
+
+    /// JSON lines carry logfmt's keys (`ts`, `level` in lower case, `msg`)
+    /// and the fields with their types; the same event in logfmt too.
+    #[test]
+    fn json_and_logfmt_lines_share_their_keys() {
+        fn one_line(format: impl Fn(&Captured) -> tracing::Dispatch) -> String {
+            let captured = Captured::default();
+            tracing::dispatcher::with_default(&format(&captured), || {
+                tracing::warn!(
+                    targets = 3u64,
+                    name = "a \"b\"",
+                    ok = true,
+                    ratio = 0.5,
+                    "reloaded {}",
+                    "x"
+                );
+            });
+            String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+        }
+        let json = one_line(|c| {
+            let writer = c.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .event_format(super::Json)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::Dispatch::new(subscriber)
+        });
+        let value: serde_json::Value = serde_json::from_str(&json).expect(&json);
+        assert_eq!(value["level"], "warn", "{json}");
+        assert_eq!(value["msg"], "reloaded x", "{json}");
+        assert_eq!(value["targets"], 3, "{json}");
+        assert_eq!(value["name"], "a \"b\"", "{json}");
+        assert_eq!(value["ok"], true, "{json}");
+        assert_eq!(value["ratio"], 0.5, "{json}");
+        assert!(
+            value["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')),
+            "{json}"
+        );
+        assert!(json.starts_with("{\"ts\":"), "{json}");
+
+        let logfmt = one_line(|c| {
+            let writer = c.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .event_format(super::Logfmt)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::Dispatch::new(subscriber)
+        });
+        assert!(
+            logfmt.contains(
+                r#" level=warn msg="reloaded x" targets=3 name="a \"b\"" ok=true ratio=0.5"#
+            ),
+            "{logfmt}"
         );
     }
 

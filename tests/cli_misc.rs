@@ -442,3 +442,24 @@ fn the_daemon_raises_its_soft_open_files_limit_to_the_hard_one() {
     assert_ne!(hard, "256", "the hard limit leaves nothing to raise");
     assert_eq!(soft, hard, "the soft limit stayed at {soft}");
 }
+
+/// A port that is taken ends the start with its cause said once.
+#[test]
+fn a_taken_port_is_reported_once() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = held.local_addr().unwrap().to_string();
+    let (_dir, config) = config_file("targets: []\n");
+    let out = run(&[
+        "--config.file",
+        config.to_str().unwrap(),
+        "--web.listen-address",
+        &address,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot listen on {address}")),
+        "{err}"
+    );
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}
