@@ -49,10 +49,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let result = match format {
-        LogFormat::Json => builder.event_format(Json).try_init(),
-        LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
-    };
+    let result = builder.event_format(Lines(format)).try_init();
     // Already installed (tests, or a second call): keep the first one,
     // and its panic hook.
     if result.is_ok() {
@@ -90,11 +87,12 @@ fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
     tracing::error!(panic = message, location, thread, backtrace, "panicked");
 }
 
-/// logfmt event formatter.
+/// The event formatter of both `--log.format`s: the same keys and fields,
+/// one line each, quoted as logfmt or as a JSON object.
 #[derive(Debug, Clone, Copy)]
-pub struct Logfmt;
+pub struct Lines(pub LogFormat);
 
-impl<S, N> FormatEvent<S, N> for Logfmt
+impl<S, N> FormatEvent<S, N> for Lines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
@@ -106,49 +104,26 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let (ts, level, fields) = read_event(event);
-        write!(writer, "ts={ts} level={level}")?;
-        if let Some(msg) = &fields.message {
-            write!(writer, " msg={}", quote(msg))?;
+        let json = self.0 == LogFormat::Json;
+        if json {
+            write!(writer, "{{\"ts\":\"{ts}\",\"level\":\"{level}\"")?;
+        } else {
+            write!(writer, "ts={ts} level={level}")?;
         }
-        for (name, value) in &fields.pairs {
-            match value {
-                FieldValue::Text(text) => write!(writer, " {name}={}", quote(text))?,
-                FieldValue::Literal(literal) => write!(writer, " {name}={literal}")?,
-            }
-        }
-        writeln!(writer)
-    }
-}
-
-/// JSON event formatter: one object per line, with logfmt's keys.
-#[derive(Debug, Clone, Copy)]
-pub struct Json;
-
-impl<S, N> FormatEvent<S, N> for Json
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        _ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let (ts, level, fields) = read_event(event);
-        write!(writer, "{{\"ts\":\"{ts}\",\"level\":\"{level}\"")?;
-        if let Some(msg) = &fields.message {
-            write!(writer, ",\"msg\":{}", json_string(msg))?;
-        }
-        for (name, value) in &fields.pairs {
-            match value {
-                FieldValue::Text(text) => {
+        let message = fields.message.map(|m| ("msg", FieldValue::Text(m)));
+        for (name, value) in message.iter().chain(&fields.pairs) {
+            match (json, value) {
+                (true, FieldValue::Text(text)) => {
                     write!(writer, ",{}:{}", json_string(name), json_string(text))?
                 }
-                FieldValue::Literal(literal) => write!(writer, ",{}:{literal}", json_string(name))?,
+                (true, FieldValue::Literal(literal)) => {
+                    write!(writer, ",{}:{literal}", json_string(name))?
+                }
+                (false, FieldValue::Text(text)) => write!(writer, " {name}={}", quote(text))?,
+                (false, FieldValue::Literal(literal)) => write!(writer, " {name}={literal}")?,
             }
         }
-        writeln!(writer, "}}")
+        writeln!(writer, "{}", if json { "}" } else { "" })
     }
 }
 
@@ -260,7 +235,7 @@ mod tests {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
-            .event_format(super::Logfmt)
+            .event_format(super::Lines(super::LogFormat::Logfmt))
             .with_writer(move || writer.clone())
             .finish();
         let previous = std::panic::take_hook();
@@ -295,9 +270,14 @@ mod tests {
     /// and the fields with their types; the same event in logfmt too.
     #[test]
     fn json_and_logfmt_lines_share_their_keys() {
-        fn one_line(format: impl Fn(&Captured) -> tracing::Dispatch) -> String {
+        fn one_line(format: super::LogFormat) -> String {
             let captured = Captured::default();
-            tracing::dispatcher::with_default(&format(&captured), || {
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .event_format(super::Lines(format))
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
                 tracing::warn!(
                     targets = 3u64,
                     name = "a \"b\"",
@@ -309,14 +289,7 @@ mod tests {
             });
             String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
         }
-        let json = one_line(|c| {
-            let writer = c.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .event_format(super::Json)
-                .with_writer(move || writer.clone())
-                .finish();
-            tracing::Dispatch::new(subscriber)
-        });
+        let json = one_line(super::LogFormat::Json);
         let value: serde_json::Value = serde_json::from_str(&json).expect(&json);
         assert_eq!(value["level"], "warn", "{json}");
         assert_eq!(value["msg"], "reloaded x", "{json}");
@@ -330,14 +303,7 @@ mod tests {
         );
         assert!(json.starts_with("{\"ts\":"), "{json}");
 
-        let logfmt = one_line(|c| {
-            let writer = c.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .event_format(super::Logfmt)
-                .with_writer(move || writer.clone())
-                .finish();
-            tracing::Dispatch::new(subscriber)
-        });
+        let logfmt = one_line(super::LogFormat::Logfmt);
         assert!(
             logfmt.contains(
                 r#" level=warn msg="reloaded x" targets=3 name="a \"b\"" ok=true ratio=0.5"#

@@ -412,7 +412,7 @@ pub fn finish_components(
     max: usize,
 ) -> Severity {
     let all = std::mem::take(&mut snap.components);
-    snap.listed = Some(u32::try_from(all.len()).unwrap_or(u32::MAX));
+    snap.set_listed(all.len());
     let mut seen: HashSet<String> = HashSet::with_capacity(all.len());
     let mut kept: Vec<Component> = Vec::with_capacity(all.len().min(max));
     let mut worst = Severity::Unknown;

@@ -16,9 +16,10 @@
 //!   case-insensitively, or by Google's product id), so the series exist
 //!   while all is well; their labels are the entries as configured (a
 //!   quiet product's title is nowhere in the body), and an entry matching
-//!   an incident's product by title and another by id both get it. Without it, every product the body names (its
-//!   history included), so series stay stable as incidents open and close
-//!   (and a quiet day does not look like "the page lost its components").
+//!   an incident's product by title and another by id both get it.
+//!   Without it, every product the body names (its history included), so
+//!   series stay stable as incidents open and close (and a quiet day does
+//!   not look like "the page lost its components").
 //! - A product's severity: operational without an open incident naming it,
 //!   else the worst open incident's `severity`: low 3 (degraded), medium 4
 //!   (partial outage), high 5 (major outage). Other words are `unknown` and

@@ -443,6 +443,12 @@ impl StatusSnapshot {
         })
     }
 
+    /// Record how many components the body listed (see
+    /// [`StatusSnapshot::listed`]).
+    pub fn set_listed(&mut self, count: usize) {
+        self.listed = Some(u32::try_from(count).unwrap_or(u32::MAX));
+    }
+
     /// Record one unknown enum value of `field`.
     pub fn count_unknown(&mut self, field: &'static str) {
         match self.unknown_values.iter_mut().find(|(f, _)| *f == field) {

@@ -224,8 +224,7 @@ fn components(s: &RawSummary<'_>, cfg: &StatuspageConfig, snap: &mut StatusSnaps
         }
     }
 
-    let listed = is_group.iter().filter(|group| !**group).count();
-    snap.listed = Some(u32::try_from(listed).unwrap_or(u32::MAX));
+    snap.set_listed(is_group.iter().filter(|group| !**group).count());
     let mut worst = Severity::Unknown;
     for (i, (id, row)) in rows.iter().enumerate() {
         if is_group[i] {
@@ -332,14 +331,12 @@ fn maintenances(s: &RawSummary<'_>, snap: &mut StatusSnapshot) {
             snap.count_unknown(FIELD_MAINTENANCE_STATUS);
             continue;
         };
+        let active = is_one_of(&ACTIVE_MAINTENANCE_WORDS, status);
         let scheduled = status.eq_ignore_ascii_case(SCHEDULED_MAINTENANCE_WORD);
-        if !scheduled
-            && !is_one_of(&ACTIVE_MAINTENANCE_WORDS, status)
-            && !is_one_of(&ENDED_MAINTENANCE_WORDS, status)
-        {
+        if !(active || scheduled || is_one_of(&ENDED_MAINTENANCE_WORDS, status)) {
             snap.count_unknown(FIELD_MAINTENANCE_STATUS);
         }
-        if is_one_of(&ACTIVE_MAINTENANCE_WORDS, status) {
+        if active {
             snap.maintenances_active = snap.maintenances_active.saturating_add(1);
         } else if scheduled && let Some(start) = m.scheduled_for.as_str().and_then(parse_timestamp)
         {
