@@ -2,18 +2,21 @@
 //!
 //! Each target's task sleeps until its next slot, runs one probe, publishes
 //! the result and computes the next slot from a fixed origin (`origin + k ×
-//! interval`), so lateness never accumulates into drift. The first slot is a
-//! random offset within the interval, rounded up to a 10 ms grid shared by
-//! all targets: 10,000 targets loaded at once spread over the interval
-//! instead of firing together, and those due in the same 10 ms start on
-//! one wake-up of the runtime instead of one each. A probe holds a global
+//! interval`), so lateness never accumulates into drift. The targets of
+//! one interval started together each take an equal share of it, in config
+//! order, and a random first slot within their share ([`Stratum`]), rounded
+//! up to a 10 ms grid shared by all targets: 10,000 targets loaded at once
+//! spread over the interval instead of firing together, and those due in
+//! the same 10 ms start on one wake-up of the runtime instead of one each.
+//! Intervals longer than [`FIRST_PROBE_SPREAD`] add one prompt first probe
+//! within it, so a restart leaves no target without series for long. A probe holds a global
 //! permit (`concurrency`) for its whole run and a per-host permit
 //! (`per_host_concurrency`) during each request attempt only.
 //!
 //! Reconcile compares the new config with the running one by target name:
 //! unchanged targets keep their task, state and counters; changed ones
-//! restart; removed ones stop and leave the target set at once; new ones
-//! start at a random offset. Its cost is O(targets) with hash lookups.
+//! restart; removed ones stop and leave the target set at once; new and
+//! restarted ones are started together, as at start-up. Its cost is O(targets) with hash lookups.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -273,6 +276,7 @@ impl Runner {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next: HashMap<String, RunningTarget> = HashMap::with_capacity(config.targets.len());
+        let mut to_start = Vec::new();
         for target in &config.targets {
             match running.remove(&target.name) {
                 Some(old) if *old.state.config == **target => {
@@ -282,13 +286,16 @@ impl Runner {
                 Some(old) => {
                     old.task.abort();
                     stats.restarted += 1;
-                    next.insert(target.name.clone(), self.spawn(target.clone()));
+                    to_start.push(target);
                 }
                 None => {
                     stats.started += 1;
-                    next.insert(target.name.clone(), self.spawn(target.clone()));
+                    to_start.push(target);
                 }
             }
+        }
+        for (target, stratum) in to_start.iter().zip(strata(&to_start)) {
+            next.insert(target.name.clone(), self.spawn(Arc::clone(target), stratum));
         }
         for (_, removed) in running.drain() {
             removed.task.abort();
@@ -310,12 +317,13 @@ impl Runner {
         &self.shared.hosts
     }
 
-    fn spawn(&self, config: Arc<TargetConfig>) -> RunningTarget {
+    fn spawn(&self, config: Arc<TargetConfig>, stratum: Stratum) -> RunningTarget {
         let state = Arc::new(TargetState::new(config));
         let task = self.tracker.spawn(target_loop(
             state.clone(),
             self.shared.clone(),
             self.shutdown.clone(),
+            stratum,
         ));
         RunningTarget { state, task }
     }
@@ -339,25 +347,98 @@ impl Runner {
 /// ones) every later slot stays on the grid too.
 const SLOT_QUANTUM: Duration = Duration::from_millis(10);
 
-/// A target's first slot: a random instant within one interval from `now`,
-/// rounded up onto the runner's [`SLOT_QUANTUM`] grid.
-fn first_slot(epoch: Instant, now: Instant, interval: Duration) -> Instant {
-    let wanted = later(now, first_offset(interval));
-    let quantum = SLOT_QUANTUM.as_nanos();
-    let since = wanted.saturating_duration_since(epoch).as_nanos();
-    let rounded = since.div_ceil(quantum) * quantum;
-    later(
-        epoch,
-        Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX)),
-    )
+/// Every target started together has its first probe within this much of
+/// the start, however long its interval: with `interval: 30m` a restart
+/// would otherwise leave a target without series, and the replica unready
+/// (`/-/ready` waits for every first probe), for up to half an hour.
+pub const FIRST_PROBE_SPREAD: Duration = Duration::from_secs(10);
+
+/// Where a target sits among the targets of its interval that the runner
+/// starts together: the `index`-th of `count`. Each gets its own
+/// `1/count` share of a span, at a random point within it: as free of
+/// herds as independent random offsets, and more even. The scrape lists
+/// targets by the phase of their slots (`metrics::scrape_order`), so with
+/// shares in config order it reads their states in the order they were
+/// allocated, not scattered over the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stratum {
+    index: usize,
+    count: usize,
 }
 
-/// A random first slot within one interval.
-fn first_offset(interval: Duration) -> Duration {
-    let nanos = u64::try_from(interval.as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    Duration::from_nanos(rand::rng().random_range(0..nanos))
+impl Stratum {
+    /// The `index`-th of `count` (clamped into range).
+    pub fn new(index: usize, count: usize) -> Stratum {
+        let count = count.max(1);
+        Stratum {
+            index: index.min(count - 1),
+            count,
+        }
+    }
+
+    /// A random offset within this stratum's share of `span`.
+    fn offset(self, span: Duration) -> Duration {
+        let span = span.as_nanos();
+        let share = |i: usize| span * i as u128 / self.count as u128;
+        let (low, high) = (share(self.index), share(self.index + 1));
+        let nanos = if high > low {
+            rand::rng().random_range(low..high)
+        } else {
+            low
+        };
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+/// A target's first slots: the grid its probes keep to (`origin + k ×
+/// interval`), and, when the grid's first slot could be further than
+/// [`FIRST_PROBE_SPREAD`] away, a `prompt` first probe before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FirstSlots {
+    origin: Instant,
+    prompt: Option<Instant>,
+}
+
+/// Each target's [`Stratum`] among those of `targets` (started together, in
+/// config order) that share its interval.
+fn strata(targets: &[&Arc<TargetConfig>]) -> Vec<Stratum> {
+    let mut counts: HashMap<Duration, usize> = HashMap::new();
+    for target in targets {
+        *counts.entry(target.interval).or_default() += 1;
+    }
+    let mut taken: HashMap<Duration, usize> = HashMap::with_capacity(counts.len());
+    targets
+        .iter()
+        .map(|target| {
+            let index = taken.entry(target.interval).or_default();
+            let stratum = Stratum::new(*index, counts[&target.interval]);
+            *index += 1;
+            stratum
+        })
+        .collect()
+}
+
+/// The grid starts at an offset within one interval from `now`, and the
+/// prompt probe (intervals longer than the spread) within the spread, both
+/// in the target's [`Stratum`] and rounded up onto the runner's
+/// [`SLOT_QUANTUM`] grid.
+fn first_slots(epoch: Instant, now: Instant, interval: Duration, stratum: Stratum) -> FirstSlots {
+    let on_grid = |offset: Duration| {
+        let wanted = later(now, offset);
+        let quantum = SLOT_QUANTUM.as_nanos();
+        let since = wanted.saturating_duration_since(epoch).as_nanos();
+        let rounded = since.div_ceil(quantum) * quantum;
+        later(
+            epoch,
+            Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX)),
+        )
+    };
+    let prompt =
+        (interval > FIRST_PROBE_SPREAD).then(|| on_grid(stratum.offset(FIRST_PROBE_SPREAD)));
+    FirstSlots {
+        origin: on_grid(stratum.offset(interval)),
+        prompt,
+    }
 }
 
 /// `t + d`, saturating at a far future instead of panicking: durations come
@@ -378,13 +459,23 @@ pub fn next_slot(origin: Instant, interval: Duration, now: Instant) -> Instant {
     later(origin, offset)
 }
 
-async fn target_loop(state: Arc<TargetState>, shared: Arc<Shared>, shutdown: CancellationToken) {
+async fn target_loop(
+    state: Arc<TargetState>,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    stratum: Stratum,
+) {
     let interval = state.config.interval;
-    let origin = first_slot(shared.epoch, Instant::now(), interval);
+    let FirstSlots { origin, prompt } =
+        first_slots(shared.epoch, Instant::now(), interval, stratum);
     let since_epoch = origin.saturating_duration_since(shared.epoch).as_nanos();
     let phase = since_epoch % interval.as_nanos().max(1);
     state.set_phase(u64::try_from(phase).unwrap_or(u64::MAX));
-    let mut next = origin;
+    let mut next = prompt.unwrap_or(origin);
+    // After a prompt first probe, the grid's next slot at least half an
+    // interval on: the second probe neither follows the first at once nor
+    // comes later than 1.5 intervals after it.
+    let mut settle = prompt.map(|_| interval / 2);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -404,12 +495,12 @@ async fn target_loop(state: Arc<TargetState>, shared: Arc<Shared>, shutdown: Can
         let retry_after = Box::pin(probe_once(&state, &shared)).await;
         drop(permit);
         let now = Instant::now();
-        next = next_slot(origin, interval, now);
-        if let Some(pause) = retry_after {
-            // The upstream asked us to wait: postpone this target only, to
-            // the first slot of its grid at or after the asked time.
-            next = postponed(origin, interval, now, pause);
-        }
+        // The upstream may ask us to wait (`Retry-After`): this target only
+        // is postponed, to the first slot of its grid at or after that time.
+        next = match retry_after.max(settle.take()) {
+            Some(pause) => postponed(origin, interval, now, pause),
+            None => next_slot(origin, interval, now),
+        };
     }
 }
 
@@ -811,27 +902,107 @@ mod tests {
         assert_eq!(Instant::now(), t0, "no backoff slept");
     }
 
+    fn on_grid(epoch: Instant, slot: Instant) -> bool {
+        (slot - epoch).as_nanos().is_multiple_of(SLOT_QUANTUM.as_nanos())
+    }
+
     #[test]
-    fn first_slots_are_on_the_grid_within_an_interval_and_a_quantum() {
+    fn first_slots_are_on_the_grid_within_their_share_and_a_quantum() {
         let epoch = Instant::now();
         let interval = Duration::from_secs(5);
-        for step in 0..200u64 {
-            let now = epoch + Duration::from_micros(step * 7_919);
-            let slot = first_slot(epoch, now, interval);
-            assert!(slot >= now && slot <= now + interval + SLOT_QUANTUM);
-            let since = (slot - epoch).as_nanos();
-            assert_eq!(since % SLOT_QUANTUM.as_nanos(), 0, "{since} ns");
+        let count = 200;
+        for index in 0..count {
+            let now = epoch + Duration::from_micros(index as u64 * 7_919);
+            let stratum = Stratum::new(index, count);
+            let slots = first_slots(epoch, now, interval, stratum);
+            assert_eq!(slots.prompt, None, "the interval is within the spread");
+            let share = interval / count as u32;
+            let low = now + share * index as u32;
+            assert!(
+                slots.origin >= low && slots.origin <= low + share + SLOT_QUANTUM,
+                "{index}: {:?} after now",
+                slots.origin - now
+            );
+            assert!(on_grid(epoch, slots.origin));
             // Later slots of a whole-quantum interval stay on the grid.
-            let next = next_slot(slot, interval, slot + Duration::from_millis(1));
-            assert_eq!((next - epoch).as_nanos() % SLOT_QUANTUM.as_nanos(), 0);
+            let next = next_slot(
+                slots.origin,
+                interval,
+                slots.origin + Duration::from_millis(1),
+            );
+            assert!(on_grid(epoch, next));
         }
     }
 
     #[test]
-    fn first_offset_within_interval() {
-        let i = Duration::from_secs(60);
-        for _ in 0..1000 {
-            assert!(first_offset(i) < i);
+    fn a_long_interval_gets_a_prompt_first_probe_and_keeps_its_grid_over_the_interval() {
+        let epoch = Instant::now();
+        let now = epoch + Duration::from_millis(1_234);
+        let interval = Duration::from_secs(3_600);
+        let count = 100;
+        let mut origins = Vec::new();
+        for index in 0..count {
+            let slots = first_slots(epoch, now, interval, Stratum::new(index, count));
+            let prompt = slots.prompt.expect("an hour is longer than the spread");
+            let share = FIRST_PROBE_SPREAD / count as u32;
+            let low = now + share * index as u32;
+            assert!(prompt >= low && prompt <= low + share + SLOT_QUANTUM);
+            assert!(on_grid(epoch, prompt));
+            assert!(slots.origin >= now + interval / count as u32 * index as u32);
+            assert!(slots.origin <= now + interval + SLOT_QUANTUM);
+            origins.push(slots.origin);
         }
+        // The grids still spread over the whole hour, in config order.
+        assert!(origins.windows(2).all(|w| w[0] <= w[1]));
+        assert!(origins[count - 1] - origins[0] > interval / 2);
+    }
+
+    #[test]
+    fn strata_count_within_each_interval_in_config_order() {
+        let yaml = [("a", 5), ("b", 60), ("c", 5), ("d", 5)]
+            .iter()
+            .map(|(name, secs)| {
+                format!(
+                    "  - name: {name}\n    interval: {secs}s\n    timeout: 1s\n    http: {{ url: \"http://127.0.0.1:9/\" }}\n"
+                )
+            })
+            .collect::<String>();
+        let targets = Config::from_bytes(
+            format!("targets:\n{yaml}").as_bytes(),
+            std::path::Path::new("x.yaml"),
+        )
+        .unwrap()
+        .targets;
+        let refs: Vec<&Arc<TargetConfig>> = targets.iter().collect();
+        assert_eq!(
+            strata(&refs),
+            [
+                Stratum::new(0, 3),
+                Stratum::new(0, 1),
+                Stratum::new(1, 3),
+                Stratum::new(2, 3)
+            ]
+        );
+        assert_eq!(Stratum::new(5, 3), Stratum::new(2, 3), "clamped");
+        assert_eq!(Stratum::new(0, 0), Stratum::new(0, 1));
+    }
+
+    #[test]
+    fn a_stratum_offset_stays_within_its_share_of_the_span() {
+        let span = Duration::from_secs(60);
+        for index in 0..7 {
+            let stratum = Stratum::new(index, 7);
+            for _ in 0..200 {
+                let offset = stratum.offset(span);
+                assert!(
+                    offset >= span * index as u32 / 7 && offset < span * (index as u32 + 1) / 7
+                );
+            }
+        }
+        // A span too short to share gives the share's start.
+        assert_eq!(
+            Stratum::new(3, 7).offset(Duration::from_nanos(2)),
+            Duration::ZERO
+        );
     }
 }

@@ -173,6 +173,61 @@ async fn binary_serves_correct_metrics_and_exits_cleanly() {
     assert!(exit.success(), "exit status {exit:?}");
 }
 
+/// With `interval: 1h`, the first probes still come within
+/// `runner::FIRST_PROBE_SPREAD` of the start (and the replica is ready),
+/// not at a random point of the hour; the second waits for the grid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_intervals_probe_first_within_the_spread_and_then_keep_to_their_grid() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/summary.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture_bytes(
+            "statuspage/github-summary-all-operational-2026.json",
+        )))
+        .mount(&upstream)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("exporter.yaml");
+    let targets: String = (0..5)
+        .map(|i| {
+            format!(
+                "  - name: hourly{i}\n    statuspage: {{ url: \"{}\" }}\n",
+                upstream.uri()
+            )
+        })
+        .collect();
+    std::fs::write(
+        &config_path,
+        format!("defaults:\n  interval: 1h\n  timeout: 2s\ntargets:\n{targets}"),
+    )
+    .unwrap();
+
+    let started = Instant::now();
+    let exporter = start_exporter(&config_path);
+    let client = http_client();
+    // The spread (10 s), a probe's timeout and the process's start.
+    wait_ready(&client, &exporter.base, Duration::from_secs(14)).await;
+    eprintln!("ready after {:?}", started.elapsed());
+    let probes = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("upstream_probes_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let text = client
+        .get(format!("{}/metrics", exporter.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(probes(&text), ["1"; 5], "{text}");
+    // No second probe right after the prompt one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(upstream.received_requests().await.unwrap().len(), 5);
+}
+
 #[test]
 fn config_check_prints_ok_or_errors() {
     let dir = tempfile::tempdir().unwrap();
