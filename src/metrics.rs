@@ -619,8 +619,10 @@ impl<'a> Exposition<'a> {
             1,
             |w, l| {
                 for (field, n) in l.unknown_values.iter() {
+                    // Field names are a prober's words or a `json` rule's
+                    // metric name: nothing to escape.
                     let labels = [("field", field.as_str())];
-                    w.sample(l.labels(), &labels, Value::from(*n));
+                    w.sample_plain(l.labels(), &labels, Value::from(*n));
                 }
             },
         )));
@@ -767,7 +769,11 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                 ("prober", t.config.kind().as_str()),
                 ("url", t.display_url.as_str()),
             ];
-            w.sample(l.labels(), &labels, Value::Int(1));
+            if t.display_url_plain {
+                w.sample_plain(l.labels(), &labels, Value::Int(1));
+            } else {
+                w.sample(l.labels(), &labels, Value::Int(1));
+            }
         },
     ));
     let probe_families = vec![
@@ -818,7 +824,7 @@ fn target_families<'a>(loaded: &'a [Loaded<'a>]) -> Vec<FamilyJob<'a>> {
                     let n = failures[reason.index()];
                     if n > 0 {
                         let labels = [("reason", reason.as_str())];
-                        w.sample(l.labels(), &labels, Value::from(n));
+                        w.sample_plain(l.labels(), &labels, Value::from(n));
                     }
                 }
             },
