@@ -294,8 +294,9 @@ impl Runner {
                 }
             }
         }
-        for (target, stratum) in to_start.iter().zip(strata(&to_start)) {
-            next.insert(target.name.clone(), self.spawn(Arc::clone(target), stratum));
+        let starts = starts(&to_start, config.min_interval_per_host);
+        for (target, start) in to_start.iter().zip(starts) {
+            next.insert(target.name.clone(), self.spawn(Arc::clone(target), start));
         }
         for (_, removed) in running.drain() {
             removed.task.abort();
@@ -317,13 +318,13 @@ impl Runner {
         &self.shared.hosts
     }
 
-    fn spawn(&self, config: Arc<TargetConfig>, stratum: Stratum) -> RunningTarget {
+    fn spawn(&self, config: Arc<TargetConfig>, start: Start) -> RunningTarget {
         let state = Arc::new(TargetState::new(config));
         let task = self.tracker.spawn(target_loop(
             state.clone(),
             self.shared.clone(),
             self.shutdown.clone(),
-            stratum,
+            start,
         ));
         RunningTarget { state, task }
     }
@@ -347,11 +348,21 @@ impl Runner {
 /// ones) every later slot stays on the grid too.
 const SLOT_QUANTUM: Duration = Duration::from_millis(10);
 
-/// Every target started together has its first probe within this much of
-/// the start, however long its interval: with `interval: 30m` a restart
-/// would otherwise leave a target without series, and the replica unready
-/// (`/-/ready` waits for every first probe), for up to half an hour.
+/// Targets started together have their first probe within this much of
+/// the start, however long their interval (unless many share a host, see
+/// [`PROMPT_GAP_PER_HOST`]): with `interval: 30m` a restart would otherwise
+/// leave a target without series, and the replica unready (`/-/ready`
+/// waits for every first probe), for up to half an hour.
 pub const FIRST_PROBE_SPREAD: Duration = Duration::from_secs(10);
+
+/// The prompt first probes of targets on one `host:port` are spread over
+/// at least this much per target (and twice `min_interval_per_host`, if
+/// larger): 2,000 health checks behind one ingress, on the default 4
+/// requests in flight per host, must not all come due within 10 s and
+/// time out queueing for the host. A host that needs longer than the
+/// interval gets no prompt probes: its targets start on their grid, spread
+/// over the interval.
+pub const PROMPT_GAP_PER_HOST: Duration = Duration::from_millis(100);
 
 /// Where a target sits among the targets of its interval that the runner
 /// starts together: the `index`-th of `count`. Each gets its own
@@ -390,6 +401,16 @@ impl Stratum {
     }
 }
 
+/// How a target starts: its share of its interval for the grid, its share
+/// of the prompt first probes' spread among the targets on its host, and
+/// that spread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Start {
+    grid: Stratum,
+    prompt: Stratum,
+    prompt_spread: Duration,
+}
+
 /// A target's first slots: the grid its probes keep to (`origin + k ×
 /// interval`), and, when the grid's first slot could be further than
 /// [`FIRST_PROBE_SPREAD`] away, a `prompt` first probe before it.
@@ -399,19 +420,40 @@ struct FirstSlots {
     prompt: Option<Instant>,
 }
 
-/// Each target's [`Stratum`] among those of `targets` (started together, in
-/// config order) that share its interval.
-fn strata(targets: &[&Arc<TargetConfig>]) -> Vec<Stratum> {
-    let mut counts: HashMap<Duration, usize> = HashMap::new();
-    for target in targets {
-        *counts.entry(target.interval).or_default() += 1;
-    }
-    let mut taken: HashMap<Duration, usize> = HashMap::with_capacity(counts.len());
-    targets
+/// How each of `targets` (started together, in config order) starts: its
+/// [`Stratum`] among those that share its interval, and among those that
+/// share its host, whose count sets the prompt probes' spread.
+fn starts(targets: &[&Arc<TargetConfig>], min_interval_per_host: Duration) -> Vec<Start> {
+    let hosts: Vec<String> = targets
         .iter()
-        .map(|target| {
-            let index = taken.entry(target.interval).or_default();
-            let stratum = Stratum::new(*index, counts[&target.interval]);
+        .map(|t| crate::http::host_key(&t.prober.fetched_url()))
+        .collect();
+    let intervals: Vec<Duration> = targets.iter().map(|t| t.interval).collect();
+    let grid = strata(&intervals);
+    let prompt = strata(&hosts);
+    let gap = PROMPT_GAP_PER_HOST.max(min_interval_per_host.saturating_mul(2));
+    grid.into_iter()
+        .zip(prompt)
+        .map(|(grid, prompt)| Start {
+            grid,
+            prompt,
+            prompt_spread: FIRST_PROBE_SPREAD
+                .max(gap.saturating_mul(u32::try_from(prompt.count).unwrap_or(u32::MAX))),
+        })
+        .collect()
+}
+
+/// Each key's [`Stratum`] among the keys equal to it, in order.
+fn strata<K: Eq + std::hash::Hash>(keys: &[K]) -> Vec<Stratum> {
+    let mut counts: HashMap<&K, usize> = HashMap::new();
+    for key in keys {
+        *counts.entry(key).or_default() += 1;
+    }
+    let mut taken: HashMap<&K, usize> = HashMap::with_capacity(counts.len());
+    keys.iter()
+        .map(|key| {
+            let index = taken.entry(key).or_default();
+            let stratum = Stratum::new(*index, counts.get(key).copied().unwrap_or(1));
             *index += 1;
             stratum
         })
@@ -419,10 +461,10 @@ fn strata(targets: &[&Arc<TargetConfig>]) -> Vec<Stratum> {
 }
 
 /// The grid starts at an offset within one interval from `now`, and the
-/// prompt probe (intervals longer than the spread) within the spread, both
-/// in the target's [`Stratum`] and rounded up onto the runner's
+/// prompt probe (intervals longer than the spread) within the spread, each
+/// in the target's [`Stratum`] of it and rounded up onto the runner's
 /// [`SLOT_QUANTUM`] grid.
-fn first_slots(epoch: Instant, now: Instant, interval: Duration, stratum: Stratum) -> FirstSlots {
+fn first_slots(epoch: Instant, now: Instant, interval: Duration, start: Start) -> FirstSlots {
     let on_grid = |offset: Duration| {
         let wanted = later(now, offset);
         let quantum = SLOT_QUANTUM.as_nanos();
@@ -434,9 +476,9 @@ fn first_slots(epoch: Instant, now: Instant, interval: Duration, stratum: Stratu
         )
     };
     let prompt =
-        (interval > FIRST_PROBE_SPREAD).then(|| on_grid(stratum.offset(FIRST_PROBE_SPREAD)));
+        (interval > start.prompt_spread).then(|| on_grid(start.prompt.offset(start.prompt_spread)));
     FirstSlots {
-        origin: on_grid(stratum.offset(interval)),
+        origin: on_grid(start.grid.offset(interval)),
         prompt,
     }
 }
@@ -463,11 +505,10 @@ async fn target_loop(
     state: Arc<TargetState>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
-    stratum: Stratum,
+    start: Start,
 ) {
     let interval = state.config.interval;
-    let FirstSlots { origin, prompt } =
-        first_slots(shared.epoch, Instant::now(), interval, stratum);
+    let FirstSlots { origin, prompt } = first_slots(shared.epoch, Instant::now(), interval, start);
     let since_epoch = origin.saturating_duration_since(shared.epoch).as_nanos();
     let phase = since_epoch % interval.as_nanos().max(1);
     state.set_phase(u64::try_from(phase).unwrap_or(u64::MAX));
@@ -903,7 +944,18 @@ mod tests {
     }
 
     fn on_grid(epoch: Instant, slot: Instant) -> bool {
-        (slot - epoch).as_nanos().is_multiple_of(SLOT_QUANTUM.as_nanos())
+        (slot - epoch)
+            .as_nanos()
+            .is_multiple_of(SLOT_QUANTUM.as_nanos())
+    }
+
+    /// The `index`-th of `count` targets, alone on its host.
+    fn start(index: usize, count: usize) -> Start {
+        Start {
+            grid: Stratum::new(index, count),
+            prompt: Stratum::new(index, count),
+            prompt_spread: FIRST_PROBE_SPREAD,
+        }
     }
 
     #[test]
@@ -913,8 +965,7 @@ mod tests {
         let count = 200;
         for index in 0..count {
             let now = epoch + Duration::from_micros(index as u64 * 7_919);
-            let stratum = Stratum::new(index, count);
-            let slots = first_slots(epoch, now, interval, stratum);
+            let slots = first_slots(epoch, now, interval, start(index, count));
             assert_eq!(slots.prompt, None, "the interval is within the spread");
             let share = interval / count as u32;
             let low = now + share * index as u32;
@@ -942,7 +993,7 @@ mod tests {
         let count = 100;
         let mut origins = Vec::new();
         for index in 0..count {
-            let slots = first_slots(epoch, now, interval, Stratum::new(index, count));
+            let slots = first_slots(epoch, now, interval, start(index, count));
             let prompt = slots.prompt.expect("an hour is longer than the spread");
             let share = FIRST_PROBE_SPREAD / count as u32;
             let low = now + share * index as u32;
@@ -955,36 +1006,70 @@ mod tests {
         // The grids still spread over the whole hour, in config order.
         assert!(origins.windows(2).all(|w| w[0] <= w[1]));
         assert!(origins[count - 1] - origins[0] > interval / 2);
+        // A spread as long as the interval: no prompt probe.
+        let crowded = Start {
+            prompt_spread: interval,
+            ..start(0, 1)
+        };
+        assert_eq!(first_slots(epoch, now, interval, crowded).prompt, None);
     }
 
-    #[test]
-    fn strata_count_within_each_interval_in_config_order() {
-        let yaml = [("a", 5), ("b", 60), ("c", 5), ("d", 5)]
+    fn config(targets: &[(&str, u64, &str)], min_interval_per_host: &str) -> Config {
+        let yaml = targets
             .iter()
-            .map(|(name, secs)| {
+            .map(|(name, secs, url)| {
                 format!(
-                    "  - name: {name}\n    interval: {secs}s\n    timeout: 1s\n    http: {{ url: \"http://127.0.0.1:9/\" }}\n"
+                    "  - name: {name}\n    interval: {secs}s\n    timeout: 1s\n    http: {{ url: \"{url}\" }}\n"
                 )
             })
             .collect::<String>();
-        let targets = Config::from_bytes(
-            format!("targets:\n{yaml}").as_bytes(),
+        Config::from_bytes(
+            format!("min_interval_per_host: {min_interval_per_host}\ntargets:\n{yaml}").as_bytes(),
             std::path::Path::new("x.yaml"),
         )
         .unwrap()
-        .targets;
-        let refs: Vec<&Arc<TargetConfig>> = targets.iter().collect();
-        assert_eq!(
-            strata(&refs),
-            [
-                Stratum::new(0, 3),
-                Stratum::new(0, 1),
-                Stratum::new(1, 3),
-                Stratum::new(2, 3)
-            ]
+    }
+
+    #[test]
+    fn grid_shares_go_by_interval_and_prompt_shares_by_host_in_config_order() {
+        let (a, b) = ("http://127.0.0.1:9/a", "http://localhost:9/b");
+        let config = config(
+            &[("a", 5, a), ("b", 60, b), ("c", 5, a), ("d", 60, a)],
+            "0s",
         );
+        let refs: Vec<&Arc<TargetConfig>> = config.targets.iter().collect();
+        let starts = starts(&refs, config.min_interval_per_host);
+        let grid: Vec<Stratum> = starts.iter().map(|s| s.grid).collect();
+        let prompt: Vec<Stratum> = starts.iter().map(|s| s.prompt).collect();
+        let (s, n) = (Stratum::new, 2);
+        assert_eq!(grid, [s(0, n), s(0, n), s(1, n), s(1, n)]);
+        assert_eq!(prompt, [s(0, 3), s(0, 1), s(1, 3), s(2, 3)]);
+        // A few targets a host: the plain 10 s.
+        assert!(starts.iter().all(|s| s.prompt_spread == FIRST_PROBE_SPREAD));
         assert_eq!(Stratum::new(5, 3), Stratum::new(2, 3), "clamped");
         assert_eq!(Stratum::new(0, 0), Stratum::new(0, 1));
+    }
+
+    #[test]
+    fn many_targets_on_one_host_spread_their_prompt_probes_further() {
+        let url = "http://127.0.0.1:9/health";
+        let many: Vec<(String, u64, &str)> =
+            (0..300).map(|i| (format!("t{i}"), 3_600, url)).collect();
+        let many: Vec<(&str, u64, &str)> =
+            many.iter().map(|(n, s, u)| (n.as_str(), *s, *u)).collect();
+        for (spacing, spread) in [("0s", 30), ("1s", 600)] {
+            let config = config(&many, spacing);
+            let refs: Vec<&Arc<TargetConfig>> = config.targets.iter().collect();
+            let starts = starts(&refs, config.min_interval_per_host);
+            // 300 × 100 ms; with 1 s spacing, 300 × 2 s.
+            assert!(
+                starts
+                    .iter()
+                    .all(|s| s.prompt_spread == Duration::from_secs(spread)),
+                "{spacing}: {:?}",
+                starts[0]
+            );
+        }
     }
 
     #[test]

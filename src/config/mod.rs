@@ -157,7 +157,13 @@ impl ProberConfig {
     /// `summary.json`; for Cachet, the first page of its components), as
     /// shown in `upstream_target_info` and logs: no userinfo, no query.
     pub fn display_url(&self) -> String {
-        let fetched = match self {
+        crate::http::redact_url(&self.fetched_url())
+    }
+
+    /// The URL the prober fetches (see [`ProberConfig::display_url`]), as
+    /// configured: its host is the one the per-host limits apply to.
+    pub fn fetched_url(&self) -> url::Url {
+        match self {
             ProberConfig::Statuspage(c) => c.url.clone(),
             ProberConfig::Statusio(c) => c.url(),
             ProberConfig::Instatus(c) => c.summary_url(),
@@ -168,8 +174,7 @@ impl ProberConfig {
             ProberConfig::Salesforce(c) => c.url(),
             ProberConfig::Http(c) => c.url.clone(),
             ProberConfig::Json(c) => c.url.clone(),
-        };
-        crate::http::redact_url(&fetched)
+        }
     }
 
     /// Whether the target's client follows redirects: always, except for an
