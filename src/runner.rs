@@ -475,12 +475,16 @@ fn first_slots(epoch: Instant, now: Instant, interval: Duration, start: Start) -
             Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX)),
         )
     };
-    let prompt =
-        (interval > start.prompt_spread).then(|| on_grid(start.prompt.offset(start.prompt_spread)));
-    FirstSlots {
-        origin: on_grid(start.grid.offset(interval)),
-        prompt,
-    }
+    let origin = on_grid(start.grid.offset(interval));
+    // In the first half of its share: two neighbours on one host start at
+    // least half a share (`PROMPT_GAP_PER_HOST`, or `min_interval_per_host`)
+    // apart, wherever their random points fall.
+    let early = Stratum::new(start.prompt.index * 2, start.prompt.count * 2);
+    let prompt = (interval > start.prompt_spread)
+        .then(|| on_grid(early.offset(start.prompt_spread)))
+        // A grid that begins before the prompt would come first anyway.
+        .filter(|&prompt| prompt < origin);
+    FirstSlots { origin, prompt }
 }
 
 /// `t + d`, saturating at a far future instead of panicking: durations come
@@ -492,8 +496,13 @@ fn later(t: Instant, d: Duration) -> Instant {
     t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
 
-/// The next slot after `now` on the grid `origin + k × interval`.
+/// The next slot after `now` on the grid `origin + k × interval` (k ≥ 0:
+/// the grid's first slot, if `now` is before it).
 pub fn next_slot(origin: Instant, interval: Duration, now: Instant) -> Instant {
+    if now < origin {
+        // After a prompt first probe the grid may not have begun yet.
+        return origin;
+    }
     let interval_nanos = interval.as_nanos().max(1);
     let elapsed = now.saturating_duration_since(origin).as_nanos();
     let k = elapsed / interval_nanos + 1;
@@ -514,8 +523,8 @@ async fn target_loop(
     state.set_phase(u64::try_from(phase).unwrap_or(u64::MAX));
     let mut next = prompt.unwrap_or(origin);
     // After a prompt first probe, the grid's next slot at least half an
-    // interval on: the second probe neither follows the first at once nor
-    // comes later than 1.5 intervals after it.
+    // interval after it ends: the second probe does not follow the first at
+    // once, and comes less than 1.5 intervals after it ended.
     let mut settle = prompt.map(|_| interval / 2);
     loop {
         tokio::select! {
@@ -994,10 +1003,18 @@ mod tests {
         let mut origins = Vec::new();
         for index in 0..count {
             let slots = first_slots(epoch, now, interval, start(index, count));
-            let prompt = slots.prompt.expect("an hour is longer than the spread");
+            // The first grid share (36 s) may begin within the first
+            // prompt's 50 ms: then the grid comes first and no prompt is due.
+            let Some(prompt) = slots.prompt else {
+                assert_eq!(index, 0);
+                assert!(slots.origin <= now + FIRST_PROBE_SPREAD / count as u32);
+                continue;
+            };
+            assert!(prompt < slots.origin);
+            // In the first half of its share of the spread.
             let share = FIRST_PROBE_SPREAD / count as u32;
             let low = now + share * index as u32;
-            assert!(prompt >= low && prompt <= low + share + SLOT_QUANTUM);
+            assert!(prompt >= low && prompt <= low + share / 2 + SLOT_QUANTUM);
             assert!(on_grid(epoch, prompt));
             assert!(slots.origin >= now + interval / count as u32 * index as u32);
             assert!(slots.origin <= now + interval + SLOT_QUANTUM);
@@ -1005,13 +1022,64 @@ mod tests {
         }
         // The grids still spread over the whole hour, in config order.
         assert!(origins.windows(2).all(|w| w[0] <= w[1]));
-        assert!(origins[count - 1] - origins[0] > interval / 2);
+        assert!(origins[origins.len() - 1] - origins[0] > interval / 2);
         // A spread as long as the interval: no prompt probe.
         let crowded = Start {
             prompt_spread: interval,
             ..start(0, 1)
         };
         assert_eq!(first_slots(epoch, now, interval, crowded).prompt, None);
+    }
+
+    #[test]
+    fn no_prompt_probe_after_a_grid_that_begins_first() {
+        let epoch = Instant::now();
+        let interval = Duration::from_secs(20);
+        let early_grid = Start {
+            grid: Stratum::new(0, 1_000),
+            prompt: Stratum::new(999, 1_000),
+            prompt_spread: FIRST_PROBE_SPREAD,
+        };
+        let slots = first_slots(epoch, epoch, interval, early_grid);
+        assert!(slots.origin <= epoch + Duration::from_millis(30));
+        assert_eq!(slots.prompt, None);
+    }
+
+    #[test]
+    fn after_a_prompt_probe_the_grid_comes_between_half_and_one_and_a_half_intervals_on() {
+        let epoch = Instant::now();
+        let interval = Duration::from_secs(3_600);
+        let count = 500;
+        for index in 0..count {
+            let slots = first_slots(epoch, epoch, interval, start(index, count));
+            let Some(prompt) = slots.prompt else { continue };
+            // The prompt probe took a second.
+            let ended = prompt + Duration::from_secs(1);
+            let next = postponed(slots.origin, interval, ended, interval / 2);
+            let gap = next - ended;
+            assert!(
+                gap >= interval / 2 && gap < interval * 3 / 2,
+                "{index}: {gap:?}"
+            );
+            assert_eq!(
+                (next - slots.origin).as_nanos() % interval.as_nanos(),
+                0,
+                "on the grid"
+            );
+        }
+        // A grid that has not begun: its first slot, not the one after.
+        let origin = epoch + Duration::from_secs(3_000);
+        assert_eq!(next_slot(origin, interval, epoch), origin);
+        assert_eq!(postponed(origin, interval, epoch, interval / 2), origin);
+        assert_eq!(
+            postponed(
+                origin,
+                interval,
+                epoch + Duration::from_secs(2_900),
+                interval / 2
+            ),
+            origin + interval
+        );
     }
 
     fn config(targets: &[(&str, u64, &str)], min_interval_per_host: &str) -> Config {
