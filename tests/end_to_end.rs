@@ -7,7 +7,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture_bytes, free_port, http_client, require};
+use common::{config_file, fixture_bytes, free_port, http_client, require};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -186,8 +186,6 @@ async fn long_intervals_probe_first_within_the_spread_and_then_keep_to_their_gri
         )))
         .mount(&upstream)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("exporter.yaml");
     let targets: String = (0..5)
         .map(|i| {
             format!(
@@ -196,11 +194,9 @@ async fn long_intervals_probe_first_within_the_spread_and_then_keep_to_their_gri
             )
         })
         .collect();
-    std::fs::write(
-        &config_path,
-        format!("defaults:\n  interval: 1h\n  timeout: 2s\ntargets:\n{targets}"),
-    )
-    .unwrap();
+    let (_dir, config_path) = config_file(&format!(
+        "defaults:\n  interval: 1h\n  timeout: 2s\ntargets:\n{targets}"
+    ));
 
     let started = Instant::now();
     let exporter = start_exporter(&config_path);
