@@ -658,6 +658,26 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(status.success(), "kill -{sig} {pid}");
 }
 
+/// A free port on 127.0.0.1 that this test process has not handed out
+/// before. The port is released before the binary binds it, and the kernel
+/// may give a just-released port to the next `bind(0)`: seven replicas
+/// started together once got the same port twice, and a scrape of one
+/// replica reached another.
+fn unused_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
 /// The real binary on a config file, stderr captured to a file.
 pub struct Binary {
     pub child: std::process::Child,
@@ -674,10 +694,7 @@ impl Drop for Binary {
 
 impl Binary {
     pub fn start(config: &Path, extra: &[&str]) -> Binary {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
+        let port = unused_port();
         let log = config.with_extension("log");
         let stderr = std::fs::File::create(&log).expect("log file");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_upstream-exporter"))
