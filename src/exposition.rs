@@ -69,6 +69,9 @@ pub struct Writer {
     samples_start: usize,
     /// The open family's name.
     name: String,
+    /// Its samples' name (`name` and, for counters and infos, their
+    /// suffix), so that a sample line copies one string, not two.
+    sample_name: String,
     kind: Kind,
 }
 
@@ -85,6 +88,7 @@ impl Writer {
             out,
             format,
             name: String::new(),
+            sample_name: String::new(),
             kind: Kind::Gauge,
         }
     }
@@ -103,7 +107,19 @@ impl Writer {
         self.close_family();
         self.name.clear();
         self.name.push_str(name);
+        self.set_kind(kind);
+    }
+
+    /// The open family's kind, and with it its samples' name.
+    fn set_kind(&mut self, kind: Kind) {
         self.kind = kind;
+        self.sample_name.clear();
+        self.sample_name.push_str(&self.name);
+        self.sample_name.push_str(match kind {
+            Kind::Counter => "_total",
+            Kind::Info => "_info",
+            Kind::Gauge | Kind::Histogram => "",
+        });
     }
 
     pub fn format(&self) -> Format {
@@ -119,7 +135,7 @@ impl Writer {
     }
 
     fn open(&mut self, help: &str, kind: Kind) {
-        self.kind = kind;
+        self.set_kind(kind);
         self.family_start = self.out.len();
         let suffix = match (self.format, kind) {
             (Format::Text, Kind::Counter) => "_total",
@@ -193,16 +209,7 @@ impl Writer {
         escape: bool,
         value: Value,
     ) {
-        self.line(self.sample_suffix(), None, target, labels, escape, value);
-    }
-
-    /// Counters' samples are `<name>_total`, infos' `<name>_info`.
-    fn sample_suffix(&self) -> &'static [u8] {
-        match self.kind {
-            Kind::Counter => b"_total",
-            Kind::Info => b"_info",
-            Kind::Gauge | Kind::Histogram => b"",
-        }
+        self.line(None, None, target, labels, escape, value);
     }
 
     /// A histogram's lines: `buckets` as (upper bound as written in `le`,
@@ -221,7 +228,7 @@ impl Writer {
         for (le, n) in buckets {
             cumulative = cumulative.saturating_add(*n);
             self.line(
-                b"_bucket",
+                Some(b"_bucket"),
                 Some(le),
                 target,
                 labels,
@@ -229,13 +236,21 @@ impl Writer {
                 Value::from(cumulative),
             );
         }
-        self.line(b"_sum", None, target, labels, true, Value::Float(sum));
-        self.line(b"_count", None, target, labels, true, Value::from(count));
+        self.line(Some(b"_sum"), None, target, labels, true, Value::Float(sum));
+        self.line(
+            Some(b"_count"),
+            None,
+            target,
+            labels,
+            true,
+            Value::from(count),
+        );
     }
 
     /// `<name><suffix>{le="…",target="…",<labels>,<static labels>} <value>`:
     /// `le` first, as prometheus-client writes it; the target's own labels
-    /// come pre-escaped from [`TargetLabels`].
+    /// come pre-escaped from [`TargetLabels`]. No `suffix`: the sample
+    /// name of the family's kind.
     ///
     /// Inlined into every caller (with the `sample*` methods): there the
     /// label names are constants and the count of labels is known, so the
@@ -246,16 +261,21 @@ impl Writer {
     #[inline(always)]
     fn line(
         &mut self,
-        suffix: &[u8],
+        suffix: Option<&[u8]>,
         le: Option<&str>,
         target: Labels<'_>,
         labels: &[(&str, &str)],
         escape: bool,
         value: Value,
     ) {
-        self.push_name();
         let out = &mut self.out;
-        out.extend_from_slice(suffix);
+        match suffix {
+            Some(suffix) => {
+                out.extend_from_slice(self.name.as_bytes());
+                out.extend_from_slice(suffix);
+            }
+            None => out.extend_from_slice(self.sample_name.as_bytes()),
+        }
         let mut open = false;
         if let Some(le) = le {
             out.extend_from_slice(b"{le=\"");
@@ -289,12 +309,21 @@ impl Writer {
         if open {
             out.push(b'}');
         }
-        out.push(b' ');
         match value {
-            Value::Int(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
-            Value::Float(v) => push_float(out, v),
+            // Most values are one digit (status codes, 0 and 1, counts of
+            // open incidents): three bytes stored in place, no formatter.
+            Value::Int(v @ 0..=9) => out.extend_from_slice(&[b' ', b'0' + v as u8, b'\n']),
+            Value::Int(v) => {
+                out.push(b' ');
+                out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+                out.push(b'\n');
+            }
+            Value::Float(v) => {
+                out.push(b' ');
+                push_float(out, v);
+                out.push(b'\n');
+            }
         }
-        out.push(b'\n');
     }
 
     fn push_help(&mut self, help: &str) {
