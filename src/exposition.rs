@@ -72,7 +72,6 @@ pub struct Writer {
     /// Its samples' name (`name` and, for counters and infos, their
     /// suffix), so that a sample line copies one string, not two.
     sample_name: String,
-    kind: Kind,
 }
 
 impl Writer {
@@ -89,7 +88,6 @@ impl Writer {
             format,
             name: String::new(),
             sample_name: String::new(),
-            kind: Kind::Gauge,
         }
     }
 
@@ -110,9 +108,8 @@ impl Writer {
         self.set_kind(kind);
     }
 
-    /// The open family's kind, and with it its samples' name.
+    /// The open family's samples' name, by its kind.
     fn set_kind(&mut self, kind: Kind) {
-        self.kind = kind;
         self.sample_name.clear();
         self.sample_name.push_str(&self.name);
         self.sample_name.push_str(match kind {
