@@ -6,8 +6,9 @@
 //! and then deriving the text format in a second pass cost several hundred
 //! milliseconds per scrape; this writer appends straight into the response
 //! buffer: metric names and label names are copied, label values are
-//! escaped only when they contain a character that needs it, integers go
-//! through `itoa` (as in `prometheus-client`), other numbers through
+//! escaped only when they contain a character that needs it, one-digit
+//! integers are stored as they are and longer ones go through `itoa` (as
+//! in `prometheus-client`), other numbers through
 //! `zmij`: the shortest digits that read back as the same `f64`, about
 //! three times as fast as `prometheus-client`'s `dtoa`, whose Grisu2 now
 //! and then writes a longer, different last digit (`0.30000000000000007`
