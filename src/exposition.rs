@@ -106,11 +106,11 @@ impl Writer {
         self.close_family();
         self.name.clear();
         self.name.push_str(name);
-        self.set_kind(kind);
+        self.set_sample_name(kind);
     }
 
     /// The open family's samples' name, by its kind.
-    fn set_kind(&mut self, kind: Kind) {
+    fn set_sample_name(&mut self, kind: Kind) {
         self.sample_name.clear();
         self.sample_name.push_str(&self.name);
         self.sample_name.push_str(match kind {
@@ -133,13 +133,8 @@ impl Writer {
     }
 
     fn open(&mut self, help: &str, kind: Kind) {
-        self.set_kind(kind);
+        self.set_sample_name(kind);
         self.family_start = self.out.len();
-        let suffix = match (self.format, kind) {
-            (Format::Text, Kind::Counter) => "_total",
-            (Format::Text, Kind::Info) => "_info",
-            _ => "",
-        };
         let type_word = match (self.format, kind) {
             (_, Kind::Gauge) | (Format::Text, Kind::Info) => "gauge",
             (_, Kind::Counter) => "counter",
@@ -147,13 +142,11 @@ impl Writer {
             (_, Kind::Histogram) => "histogram",
         };
         self.out.extend_from_slice(b"# HELP ");
-        self.push_name();
-        self.out.extend_from_slice(suffix.as_bytes());
+        self.push_descriptor_name();
         self.out.push(b' ');
         self.push_help(help);
         self.out.extend_from_slice(b"\n# TYPE ");
-        self.push_name();
-        self.out.extend_from_slice(suffix.as_bytes());
+        self.push_descriptor_name();
         self.out.push(b' ');
         self.out.extend_from_slice(type_word.as_bytes());
         self.out.push(b'\n');
@@ -168,8 +161,15 @@ impl Writer {
         self.samples_start = self.out.len();
     }
 
-    fn push_name(&mut self) {
-        self.out.extend_from_slice(self.name.as_bytes());
+    /// The name `# HELP` and `# TYPE` give: the samples' name in the text
+    /// format (a counter's with `_total`, an info's with `_info`), the
+    /// family's own in OpenMetrics.
+    fn push_descriptor_name(&mut self) {
+        let name = match self.format {
+            Format::Text => &self.sample_name,
+            Format::OpenMetrics => &self.name,
+        };
+        self.out.extend_from_slice(name.as_bytes());
     }
 
     /// One sample of the open family: the target's labels, then `labels`
